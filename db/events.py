@@ -1,0 +1,72 @@
+"""Event buses: Redis pub/sub in production mode, an in-process one on the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+Event = tuple[str, dict[str, Any]]
+
+
+class BusUnavailable(Exception):
+    """The event bus cannot be reached."""
+
+
+class EventBus(Protocol):
+    kind: str
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """Publishes events in order, in one round trip where the bus allows it."""
+        ...
+
+    def subscribe(self, pattern: str) -> Subscription:
+        """Events on channels matching a glob pattern such as `response:*`."""
+        ...
+
+    async def ping(self) -> None:
+        """Returns when the bus answers; raises BusUnavailable otherwise."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Subscription(Protocol):
+    async def __aenter__(self) -> AsyncIterator[Event]: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class InProcessBus:
+    kind = "in-process"
+
+    def __init__(self) -> None:
+        self._subscribers: list[tuple[str, asyncio.Queue[Event]]] = []
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        for channel, message in events:
+            for pattern, queue in self._subscribers:
+                if fnmatch.fnmatchcase(channel, pattern):
+                    queue.put_nowait((channel, message))
+
+    @asynccontextmanager
+    async def subscribe(self, pattern: str) -> AsyncIterator[AsyncIterator[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        entry = (pattern, queue)
+        self._subscribers.append(entry)
+
+        async def events() -> AsyncIterator[Event]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield events()
+        finally:
+            self._subscribers.remove(entry)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subscribers.clear()

@@ -1,0 +1,224 @@
+"""The embedded default store: plain dicts in this process, gone when it stops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+import attrs
+
+from db.repositories import AuditFilter, CommandFilter, DuplicateKey, VehicleFilter
+from sovd.records import (
+    AuditEntry,
+    Command,
+    CommandStatus,
+    Page,
+    RefreshSession,
+    Response,
+    User,
+    Vehicle,
+)
+
+T = TypeVar("T")
+
+
+def _page(rows: Iterable[T], keep: Callable[[T], bool], limit: int, offset: int) -> Page[T]:
+    matching = [row for row in rows if keep(row)]
+    return Page(items=matching[offset : offset + limit], total=len(matching))
+
+
+class MemoryUsers:
+    def __init__(self) -> None:
+        self._by_id: dict[UUID, User] = {}
+        self._by_name: dict[str, User] = {}
+
+    async def add(self, user: User) -> None:
+        if user.username in self._by_name or user.user_id in self._by_id:
+            raise DuplicateKey(f"user {user.username!r} exists")
+        self._by_id[user.user_id] = user
+        self._by_name[user.username] = user
+
+    async def get(self, user_id: UUID) -> User | None:
+        return self._by_id.get(user_id)
+
+    async def get_by_username(self, username: str) -> User | None:
+        return self._by_name.get(username)
+
+    async def count(self) -> int:
+        return len(self._by_id)
+
+
+class MemorySessions:
+    def __init__(self) -> None:
+        self._by_id: dict[UUID, RefreshSession] = {}
+        self._by_hash: dict[str, UUID] = {}
+
+    async def add(self, session: RefreshSession) -> None:
+        if session.refresh_token_hash in self._by_hash:
+            raise DuplicateKey("refresh token exists")
+        self._by_id[session.session_id] = session
+        self._by_hash[session.refresh_token_hash] = session.session_id
+
+    async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None:
+        session_id = self._by_hash.get(token_hash)
+        return None if session_id is None else self._by_id[session_id]
+
+    async def mark_rotated(self, session_id: UUID, at: datetime) -> bool:
+        session = self._by_id.get(session_id)
+        if session is None or session.rotated_at or session.revoked_at:
+            return False
+        self._by_id[session_id] = attrs.evolve(session, rotated_at=at)
+        return True
+
+    async def revoke_family(self, family_id: UUID, at: datetime) -> int:
+        revoked = 0
+        for session_id, session in self._by_id.items():
+            if session.family_id == family_id and session.revoked_at is None:
+                self._by_id[session_id] = attrs.evolve(session, revoked_at=at)
+                revoked += 1
+        return revoked
+
+    async def is_family_revoked(self, family_id: UUID) -> bool:
+        return any(
+            s.family_id == family_id and s.revoked_at is not None for s in self._by_id.values()
+        )
+
+
+class MemoryVehicles:
+    def __init__(self) -> None:
+        self._by_id: dict[UUID, Vehicle] = {}
+        self._sorted: list[Vehicle] | None = None
+
+    async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
+        by_vin = {v.vin: v.vehicle_id for v in self._by_id.values()}
+        for vehicle in vehicles:
+            owner = by_vin.get(vehicle.vin)
+            if owner is not None and owner != vehicle.vehicle_id:
+                raise DuplicateKey(f"VIN {vehicle.vin} belongs to vehicle {owner}")
+        for vehicle in vehicles:
+            self._by_id[vehicle.vehicle_id] = vehicle
+        self._sorted = None
+        return len(vehicles)
+
+    async def get(self, vehicle_id: UUID) -> Vehicle | None:
+        return self._by_id.get(vehicle_id)
+
+    async def list(self, query: VehicleFilter) -> Page[Vehicle]:
+        if self._sorted is None:
+            self._sorted = sorted(self._by_id.values(), key=lambda v: v.vin)
+        search = query.search.upper() if query.search else None
+
+        def keep(v: Vehicle) -> bool:
+            return (
+                (query.status is None or v.connection_status == query.status)
+                and (search is None or search in v.vin)
+                and (query.fleet is None or v.fleet == query.fleet)
+            )
+
+        return _page(self._sorted, keep, query.limit, query.offset)
+
+    async def delete_fleet(self, fleet: str) -> int:
+        doomed = [vid for vid, v in self._by_id.items() if v.fleet == fleet]
+        for vid in doomed:
+            del self._by_id[vid]
+        self._sorted = None
+        return len(doomed)
+
+
+class MemoryCommands:
+    def __init__(self) -> None:
+        self._by_id: dict[UUID, Command] = {}
+
+    async def add(self, command: Command) -> None:
+        if command.command_id in self._by_id:
+            raise DuplicateKey(f"command {command.command_id} exists")
+        self._by_id[command.command_id] = command
+
+    async def get(self, command_id: UUID) -> Command | None:
+        return self._by_id.get(command_id)
+
+    async def list(self, query: CommandFilter) -> Page[Command]:
+        def keep(c: Command) -> bool:
+            return (
+                (query.vehicle_id is None or c.vehicle_id == query.vehicle_id)
+                and (query.user_id is None or c.user_id == query.user_id)
+                and (query.status is None or c.status == query.status)
+                and (query.start_date is None or c.submitted_at >= query.start_date)
+                and (query.end_date is None or c.submitted_at <= query.end_date)
+            )
+
+        newest_first = sorted(
+            self._by_id.values(), key=lambda c: (c.submitted_at, c.command_id.bytes), reverse=True
+        )
+        return _page(newest_first, keep, query.limit, query.offset)
+
+    async def set_status(
+        self,
+        command_id: UUID,
+        status: CommandStatus,
+        *,
+        error_message: str | None = None,
+        completed_at: datetime | None = None,
+    ) -> bool:
+        command = self._by_id.get(command_id)
+        if command is None:
+            return False
+        self._by_id[command_id] = attrs.evolve(
+            command, status=status, error_message=error_message, completed_at=completed_at
+        )
+        return True
+
+
+class MemoryResponses:
+    def __init__(self) -> None:
+        self._by_command: dict[UUID, list[Response]] = {}
+
+    async def add_many(self, responses: Sequence[Response]) -> None:
+        for response in responses:
+            stored = self._by_command.setdefault(response.command_id, [])
+            if any(r.sequence_number == response.sequence_number for r in stored):
+                raise DuplicateKey(
+                    f"response {response.sequence_number} of {response.command_id} exists"
+                )
+            stored.append(response)
+            stored.sort(key=lambda r: r.sequence_number)
+
+    async def list_for_command(self, command_id: UUID) -> list[Response]:
+        return list(self._by_command.get(command_id, ()))
+
+
+class MemoryAudit:
+    def __init__(self) -> None:
+        self._entries: list[AuditEntry] = []
+
+    async def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        self._entries.extend(entries)
+
+    async def list(self, query: AuditFilter) -> Page[AuditEntry]:
+        def keep(e: AuditEntry) -> bool:
+            return (query.action is None or e.action == query.action) and (
+                query.user_id is None or e.user_id == query.user_id
+            )
+
+        newest_first = sorted(self._entries, key=lambda e: e.timestamp, reverse=True)
+        return _page(newest_first, keep, query.limit, query.offset)
+
+
+class MemoryStore:
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self.users = MemoryUsers()
+        self.sessions = MemorySessions()
+        self.vehicles = MemoryVehicles()
+        self.commands = MemoryCommands()
+        self.responses = MemoryResponses()
+        self.audit = MemoryAudit()
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,456 @@
+"""The PostgreSQL store: asyncpg, SQL as SQL, no ORM."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from db.repositories import (
+    AuditFilter,
+    CommandFilter,
+    DuplicateKey,
+    StoreUnavailable,
+    VehicleFilter,
+)
+from sovd.records import (
+    AuditEntry,
+    Command,
+    CommandStatus,
+    Page,
+    RefreshSession,
+    Response,
+    User,
+    Vehicle,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=type)
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+def redact_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _translating(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateKey(exc.detail or str(exc)) from exc
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+
+    return wrapper
+
+
+def translate_errors(cls: C) -> C:
+    """Repositories raise StoreUnavailable / DuplicateKey, never driver exceptions."""
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and asyncio.iscoroutinefunction(value):
+            setattr(cls, name, _translating(value))
+    return cls
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, timeout=5
+        )
+    except CONNECTION_ERRORS as exc:
+        raise StoreUnavailable(f"cannot connect to {redact_dsn(dsn)}: {exc}") from exc
+    assert pool is not None
+    return pool
+
+
+class _Where:
+    """Builds a WHERE clause with numbered parameters from optional filters."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, template: str, value: Any) -> None:
+        if value is None:
+            return
+        self.args.append(value)
+        self.clauses.append(template.format(f"${len(self.args)}"))
+
+    def sql(self) -> str:
+        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+    def next_param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+
+USER_COLUMNS = "user_id, username, password_hash, role, email, created_at, is_active"
+INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+
+
+@translate_errors
+class PgUsers:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, user: User) -> None:
+        await self._pool.execute(
+            INSERT_USER,
+            user.user_id,
+            user.username,
+            user.password_hash,
+            user.role,
+            user.email,
+            user.created_at,
+            user.is_active,
+        )
+
+    async def get(self, user_id: UUID) -> User | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id
+        )
+        return None if row is None else User(**dict(row))
+
+    async def get_by_username(self, username: str) -> User | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {USER_COLUMNS} FROM users WHERE username = $1", username
+        )
+        return None if row is None else User(**dict(row))
+
+    async def count(self) -> int:
+        return int(await self._pool.fetchval("SELECT count(*) FROM users"))
+
+
+SESSION_COLUMNS = (
+    "session_id, user_id, family_id, refresh_token_hash, created_at, expires_at, "
+    "rotated_at, revoked_at"
+)
+MARK_ROTATED = """
+UPDATE sessions SET rotated_at = $2
+WHERE session_id = $1 AND rotated_at IS NULL AND revoked_at IS NULL
+"""
+REVOKE_FAMILY = "UPDATE sessions SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL"
+FAMILY_REVOKED = (
+    "SELECT EXISTS (SELECT 1 FROM sessions WHERE family_id = $1 AND revoked_at IS NOT NULL)"
+)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _affected(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+@translate_errors
+class PgSessions:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, session: RefreshSession) -> None:
+        await self._pool.execute(
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            session.session_id,
+            session.user_id,
+            session.family_id,
+            session.refresh_token_hash,
+            session.created_at,
+            session.expires_at,
+            session.rotated_at,
+            session.revoked_at,
+        )
+
+    async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_token_hash = $1", token_hash
+        )
+        return None if row is None else RefreshSession(**dict(row))
+
+    async def mark_rotated(self, session_id: UUID, at: datetime) -> bool:
+        return _affected(await self._pool.execute(MARK_ROTATED, session_id, at)) == 1
+
+    async def revoke_family(self, family_id: UUID, at: datetime) -> int:
+        return _affected(await self._pool.execute(REVOKE_FAMILY, family_id, at))
+
+    async def is_family_revoked(self, family_id: UUID) -> bool:
+        return bool(await self._pool.fetchval(FAMILY_REVOKED, family_id))
+
+
+VEHICLE_COLUMNS = (
+    "vehicle_id, vin, make, model, year, connection_status, last_seen_at, fleet, metadata"
+)
+CREATE_VEHICLE_STAGING = """
+CREATE TEMP TABLE vehicles_incoming (
+    vehicle_id uuid, vin text, make text, model text, year integer,
+    connection_status text, last_seen_at timestamptz, fleet text, metadata text
+) ON COMMIT DROP
+"""
+MERGE_VEHICLE_STAGING = f"""
+INSERT INTO vehicles ({VEHICLE_COLUMNS})
+SELECT vehicle_id, vin, make, model, year, connection_status, last_seen_at, fleet, metadata::jsonb
+FROM vehicles_incoming
+ON CONFLICT (vehicle_id) DO UPDATE SET
+    vin = EXCLUDED.vin, make = EXCLUDED.make, model = EXCLUDED.model, year = EXCLUDED.year,
+    connection_status = EXCLUDED.connection_status, last_seen_at = EXCLUDED.last_seen_at,
+    fleet = EXCLUDED.fleet, metadata = EXCLUDED.metadata
+"""
+
+
+@translate_errors
+class PgVehicles:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
+        """Bulk insert-or-update through COPY into a staging table, one transaction."""
+        records = [
+            (
+                v.vehicle_id,
+                v.vin,
+                v.make,
+                v.model,
+                v.year,
+                v.connection_status,
+                v.last_seen_at,
+                v.fleet,
+                orjson.dumps(v.metadata).decode(),
+            )
+            for v in vehicles
+        ]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(CREATE_VEHICLE_STAGING)
+            await conn.copy_records_to_table("vehicles_incoming", records=records)
+            await conn.execute(MERGE_VEHICLE_STAGING)
+        return len(records)
+
+    async def get(self, vehicle_id: UUID) -> Vehicle | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE vehicle_id = $1", vehicle_id
+        )
+        return None if row is None else Vehicle(**dict(row))
+
+    async def list(self, query: VehicleFilter) -> Page[Vehicle]:
+        where = _Where()
+        where.add("connection_status = {}", query.status)
+        where.add("fleet = {}", query.fleet)
+        if query.search:
+            where.add("vin LIKE {}", f"%{_escape_like(query.search.upper())}%")
+        filters = where.sql()
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM vehicles {filters}", *where.args)
+            limit, offset = where.next_param(query.limit), where.next_param(query.offset)
+            rows = await conn.fetch(
+                f"SELECT {VEHICLE_COLUMNS} FROM vehicles {filters} "
+                f"ORDER BY vin LIMIT {limit} OFFSET {offset}",
+                *where.args,
+            )
+        return Page(items=[Vehicle(**dict(r)) for r in rows], total=int(total))
+
+    async def delete_fleet(self, fleet: str) -> int:
+        return _affected(await self._pool.execute("DELETE FROM vehicles WHERE fleet = $1", fleet))
+
+
+COMMAND_COLUMNS = (
+    "command_id, user_id, vehicle_id, command_name, command_params, status, submitted_at, "
+    "error_message, completed_at"
+)
+SET_COMMAND_STATUS = """
+UPDATE commands SET status = $2, error_message = $3, completed_at = $4 WHERE command_id = $1
+"""
+
+
+@translate_errors
+class PgCommands:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, command: Command) -> None:
+        await self._pool.execute(
+            f"INSERT INTO commands ({COMMAND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            command.command_id,
+            command.user_id,
+            command.vehicle_id,
+            command.command_name,
+            command.command_params,
+            command.status,
+            command.submitted_at,
+            command.error_message,
+            command.completed_at,
+        )
+
+    async def get(self, command_id: UUID) -> Command | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {COMMAND_COLUMNS} FROM commands WHERE command_id = $1", command_id
+        )
+        return None if row is None else Command(**dict(row))
+
+    async def list(self, query: CommandFilter) -> Page[Command]:
+        where = _Where()
+        where.add("vehicle_id = {}", query.vehicle_id)
+        where.add("user_id = {}", query.user_id)
+        where.add("status = {}", query.status)
+        where.add("submitted_at >= {}", query.start_date)
+        where.add("submitted_at <= {}", query.end_date)
+        filters = where.sql()
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM commands {filters}", *where.args)
+            limit, offset = where.next_param(query.limit), where.next_param(query.offset)
+            rows = await conn.fetch(
+                f"SELECT {COMMAND_COLUMNS} FROM commands {filters} "
+                f"ORDER BY submitted_at DESC, command_id DESC LIMIT {limit} OFFSET {offset}",
+                *where.args,
+            )
+        return Page(items=[Command(**dict(r)) for r in rows], total=int(total))
+
+    async def set_status(
+        self,
+        command_id: UUID,
+        status: CommandStatus,
+        *,
+        error_message: str | None = None,
+        completed_at: datetime | None = None,
+    ) -> bool:
+        result = await self._pool.execute(
+            SET_COMMAND_STATUS, command_id, status, error_message, completed_at
+        )
+        return _affected(result) == 1
+
+
+RESPONSE_COLUMNS = (
+    "response_id, command_id, response_payload, sequence_number, is_final, received_at"
+)
+
+
+@translate_errors
+class PgResponses:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_many(self, responses: Sequence[Response]) -> None:
+        await self._pool.executemany(
+            f"INSERT INTO responses ({RESPONSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (
+                    r.response_id,
+                    r.command_id,
+                    r.response_payload,
+                    r.sequence_number,
+                    r.is_final,
+                    r.received_at,
+                )
+                for r in responses
+            ],
+        )
+
+    async def list_for_command(self, command_id: UUID) -> list[Response]:
+        rows = await self._pool.fetch(
+            f"SELECT {RESPONSE_COLUMNS} FROM responses WHERE command_id = $1 "
+            "ORDER BY sequence_number",
+            command_id,
+        )
+        return [Response(**dict(r)) for r in rows]
+
+
+AUDIT_COLUMNS = (
+    "log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id, entity_id, "
+    "details, ip_address, user_agent"
+)
+
+
+@translate_errors
+class PgAudit:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        await self._pool.executemany(
+            f"INSERT INTO audit_logs ({AUDIT_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            [
+                (
+                    e.log_id,
+                    e.action,
+                    e.entity_type,
+                    e.timestamp,
+                    e.user_id,
+                    e.vehicle_id,
+                    e.command_id,
+                    e.entity_id,
+                    e.details,
+                    e.ip_address,
+                    e.user_agent,
+                )
+                for e in entries
+            ],
+        )
+
+    async def list(self, query: AuditFilter) -> Page[AuditEntry]:
+        where = _Where()
+        where.add("action = {}", query.action)
+        where.add("user_id = {}", query.user_id)
+        filters = where.sql()
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM audit_logs {filters}", *where.args)
+            limit, offset = where.next_param(query.limit), where.next_param(query.offset)
+            rows = await conn.fetch(
+                f"SELECT {AUDIT_COLUMNS} FROM audit_logs {filters} "
+                f"ORDER BY timestamp DESC, log_id LIMIT {limit} OFFSET {offset}",
+                *where.args,
+            )
+        return Page(items=[AuditEntry(**dict(r)) for r in rows], total=int(total))
+
+
+class PostgresStore:
+    kind = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.users = PgUsers(pool)
+        self.sessions = PgSessions(pool)
+        self.vehicles = PgVehicles(pool)
+        self.commands = PgCommands(pool)
+        self.responses = PgResponses(pool)
+        self.audit = PgAudit(pool)
+
+    async def ping(self) -> None:
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        await self.pool.close()

@@ -1,0 +1,125 @@
+"""The store's interfaces: one repository per table, two implementations (memory, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from attrs import frozen
+
+from sovd.records import (
+    AuditEntry,
+    Command,
+    CommandStatus,
+    ConnectionStatus,
+    Page,
+    RefreshSession,
+    Response,
+    User,
+    Vehicle,
+)
+
+
+class StoreUnavailable(Exception):
+    """The backing store cannot be reached; the API answers 503."""
+
+
+class DuplicateKey(Exception):
+    """A row with the same unique key exists."""
+
+
+@frozen
+class VehicleFilter:
+    status: ConnectionStatus | None = None
+    search: str | None = None
+    fleet: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@frozen
+class CommandFilter:
+    vehicle_id: UUID | None = None
+    user_id: UUID | None = None
+    status: CommandStatus | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@frozen
+class AuditFilter:
+    action: str | None = None
+    user_id: UUID | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None: ...
+    async def get(self, user_id: UUID) -> User | None: ...
+    async def get_by_username(self, username: str) -> User | None: ...
+    async def count(self) -> int: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: RefreshSession) -> None: ...
+    async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None: ...
+    async def mark_rotated(self, session_id: UUID, at: datetime) -> bool:
+        """Marks an unrotated, unrevoked session rotated; False when it already was."""
+        ...
+
+    async def revoke_family(self, family_id: UUID, at: datetime) -> int: ...
+    async def is_family_revoked(self, family_id: UUID) -> bool: ...
+
+
+class VehicleRepository(Protocol):
+    async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int: ...
+    async def get(self, vehicle_id: UUID) -> Vehicle | None: ...
+    async def list(self, query: VehicleFilter) -> Page[Vehicle]: ...
+    async def delete_fleet(self, fleet: str) -> int: ...
+
+
+class CommandRepository(Protocol):
+    async def add(self, command: Command) -> None: ...
+    async def get(self, command_id: UUID) -> Command | None: ...
+    async def list(self, query: CommandFilter) -> Page[Command]: ...
+    async def set_status(
+        self,
+        command_id: UUID,
+        status: CommandStatus,
+        *,
+        error_message: str | None = None,
+        completed_at: datetime | None = None,
+    ) -> bool: ...
+
+
+class ResponseRepository(Protocol):
+    async def add_many(self, responses: Sequence[Response]) -> None: ...
+    async def list_for_command(self, command_id: UUID) -> list[Response]: ...
+
+
+class AuditRepository(Protocol):
+    async def add_many(self, entries: Sequence[AuditEntry]) -> None: ...
+    async def list(self, query: AuditFilter) -> Page[AuditEntry]: ...
+
+
+class Store(Protocol):
+    """Everything the service keeps. `kind` names the backend in logs and health output."""
+
+    kind: str
+    users: UserRepository
+    sessions: SessionRepository
+    vehicles: VehicleRepository
+    commands: CommandRepository
+    responses: ResponseRepository
+    audit: AuditRepository
+
+    async def ping(self) -> None:
+        """Returns when the store answers; raises StoreUnavailable otherwise."""
+        ...
+
+    async def close(self) -> None: ...

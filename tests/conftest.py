@@ -1,0 +1,150 @@
+"""Shared fixtures. Services: PostgreSQL and Redis on this machine (or TEST_DATABASE_URL /
+TEST_REDIS_URL). Without CI a missing service skips its tests; with CI set it fails them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import attrs
+import pytest
+import redis.asyncio as redis
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from db.events import EventBus, InProcessBus
+from db.memory import MemoryStore
+from db.migrate import migrate
+from db.postgres import PostgresStore, create_pool
+from db.redis_bus import RedisBus
+from db.repositories import Store
+from web.app import create_app
+from web.config import Config, load_config
+
+ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = bool(os.environ.get("CI"))
+TABLES = "users, sessions, vehicles, commands, responses, audit_logs"
+
+
+def service_missing(what: str) -> None:
+    message = f"{what} is unreachable"
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires it", pytrace=False)
+    pytest.skip(f"{message}; set CI=1 to make this a failure")
+
+
+def _with_database(dsn: str, database: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture(scope="session")
+async def pg_dsn() -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session, dropped at the end."""
+    try:
+        admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        service_missing(f"PostgreSQL at {ADMIN_DSN} ({exc})")
+    name = f"sovd_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = _with_database(ADMIN_DSN, name)
+    try:
+        await migrate(dsn)
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(pg_dsn, min_size=1, max_size=8)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def pg_store(pg_pool: asyncpg.Pool) -> PostgresStore:
+    await pg_pool.execute(f"TRUNCATE {TABLES} CASCADE")
+    return PostgresStore(pg_pool)
+
+
+@pytest.fixture
+def memory_store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture(params=["memory", pytest.param("postgresql", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest) -> Store:
+    """Runs a test once per store implementation."""
+    name = "memory_store" if request.param == "memory" else "pg_store"
+    result: Store = request.getfixturevalue(name)
+    return result
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> AsyncIterator[str]:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, redis.ConnectionError, redis.TimeoutError) as exc:
+        service_missing(f"Redis at {REDIS_URL} ({exc})")
+    finally:
+        await client.aclose()
+    yield REDIS_URL
+
+
+@pytest.fixture
+async def redis_bus(redis_url: str) -> AsyncIterator[RedisBus]:
+    bus = RedisBus.from_url(redis_url)
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.integration)])
+def bus(request: pytest.FixtureRequest) -> EventBus:
+    """Runs a test once per event bus implementation."""
+    if request.param == "in-process":
+        return InProcessBus()
+    result: EventBus = request.getfixturevalue("redis_bus")
+    return result
+
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture
+def config() -> Config:
+    """The test configuration: tiny latency, a fixed secret, quiet logs."""
+    base = load_config(environ={})
+    return attrs.evolve(
+        base,
+        auth=attrs.evolve(base.auth, jwt_secret=TEST_SECRET),
+        simulation=attrs.evolve(base.simulation, latency_ms=(1, 3)),
+    )
+
+
+MakeClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
+    config: Config,
+) -> MakeClient:
+    """Builds the app with the real factory and the given store/bus, and a client for it."""
+
+    async def make(
+        store: Store | None = None, bus: EventBus | None = None, **overrides: Any
+    ) -> TestClient[web.Request, web.Application]:
+        app = create_app(
+            attrs.evolve(config, **overrides),
+            store=store or MemoryStore(),
+            bus=bus or InProcessBus(),
+        )
+        return await aiohttp_client(app)
+
+    return make

@@ -1,0 +1,149 @@
+"""The `sovd-sim` command line: parses, builds the configuration once and calls in."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from db.migrate import migrate
+from db.postgres import redact_dsn
+from db.repositories import StoreUnavailable
+from web.app import SchemaOutdated, create_app
+from web.config import Config, ConfigError, build_config, load_config
+from web.logs import configure_logging
+from web.typedefs import lifecycle_key
+
+log = structlog.get_logger("sovd_sim")
+
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 1
+
+
+class CliUsageError(Exception):
+    pass
+
+
+def _latency(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN,MAX in milliseconds, got {text!r}"
+        ) from None
+    return low, high
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sovd-sim", description="Simulated vehicle fleets behind a SOVD-style backend."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP + WebSocket server")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--fleet", help="TOML fleet file to spawn at start")
+    serve.add_argument(
+        "--latency-ms", type=_latency, metavar="MIN,MAX", help="simulated vehicle latency bounds"
+    )
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", choices=["auto", "json", "console"])
+
+    database = commands.add_parser("db", help="database administration")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    migrate_cmd = db_commands.add_parser("migrate", help="apply pending SQL migrations")
+    migrate_cmd.add_argument("--config", type=Path, help="TOML configuration file")
+    migrate_cmd.add_argument("--database-url", help="PostgreSQL DSN (default: DATABASE_URL)")
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "server.host": getattr(args, "host", None),
+        "server.port": getattr(args, "port", None),
+        "simulation.fleet": getattr(args, "fleet", None),
+        "simulation.latency_ms": getattr(args, "latency_ms", None),
+        "logging.level": getattr(args, "log_level", None),
+        "logging.format": getattr(args, "log_format", None),
+        "database.url": getattr(args, "database_url", None),
+    }
+
+
+async def run_server(config: Config) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=config.server.shutdown_timeout_s,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if config.jwt_secret_generated:
+        log.warning(
+            "jwt_secret_generated", note="no JWT_SECRET set; tokens are valid for this process only"
+        )
+    log.info("server_started", url=f"http://{config.server.host}:{config.server.port}")
+    await stop.wait()
+    app[lifecycle_key].draining = True
+    log.info("server_draining", seconds=config.server.drain_seconds)
+    if config.server.drain_seconds:
+        await asyncio.sleep(config.server.drain_seconds)
+    await runner.cleanup()
+    log.info("server_stopped")
+
+
+async def run_migrations(config: Config) -> int:
+    if config.database.url is None:
+        raise CliUsageError("db migrate needs a database: set DATABASE_URL or --database-url")
+    applied = await migrate(config.database.url)
+    log.info(
+        "migrations_done",
+        database=redact_dsn(config.database.url),
+        applied=[f"{m.version:04d}_{m.name}" for m in applied],
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config_file = getattr(args, "config", None)
+    try:
+        if args.command == "serve":
+            config = build_config(config_file, os.environ, _flags(args))
+        else:
+            config = load_config(config_file, os.environ, _flags(args))
+    except ConfigError as exc:
+        print(f"sovd-sim: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.logging.level, config.logging.format)
+    try:
+        if args.command == "serve":
+            asyncio.run(run_server(config))
+            return 0
+        return asyncio.run(run_migrations(config))
+    except CliUsageError as exc:
+        print(f"sovd-sim: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StoreUnavailable, SchemaOutdated, OSError) as exc:
+        log.error("startup_failed", error=str(exc))
+        return EXIT_UNAVAILABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Request id, metrics and error middlewares, outermost first."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from web.problems import Problem, problem_for, problem_from_http, render_problem
+from web.typedefs import metrics_key
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+request_id_key = web.RequestKey("request_id", str)
+
+
+def request_id_of(request: web.Request) -> str:
+    return request.get(request_id_key, "")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    sent = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = sent if ACCEPTABLE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+    request[request_id_key] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        return await handler(request)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook: also reaches WebSocket upgrades and streamed answers."""
+    request_id = request.get(request_id_key)
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+def _route_template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        request.app[metrics_key].request_seconds.labels(
+            request.method, _route_template(request), str(status)
+        ).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        problem = problem_from_http(exc)
+    except Exception as exc:
+        known = problem_for(exc)
+        if known is None:
+            log.exception("request_failed", method=request.method, path=request.path)
+            problem = Problem(500, "internal_error", "An unexpected error occurred.")
+        else:
+            problem = known
+            if problem.status >= 500:
+                log.warning("request_unavailable", path=request.path, error=str(exc))
+    return render_problem(problem, request, request_id_of(request))
