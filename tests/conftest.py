@@ -86,7 +86,7 @@ def store(request: pytest.FixtureRequest) -> Store:
 
 
 @pytest.fixture(scope="session")
-async def redis_url() -> AsyncIterator[str]:
+async def redis_url() -> str:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         await client.ping()
@@ -94,7 +94,7 @@ async def redis_url() -> AsyncIterator[str]:
         service_missing(f"Redis at {REDIS_URL} ({exc})")
     finally:
         await client.aclose()
-    yield REDIS_URL
+    return REDIS_URL
 
 
 @pytest.fixture

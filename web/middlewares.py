@@ -74,7 +74,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         known = problem_for(exc)
         if known is None:
-            log.exception("request_failed", method=request.method, path=request.path)
+            log.exception(
+                "request_failed",
+                method=request.method,
+                path=request.path,
+                request_id=request_id_of(request),
+            )
             problem = Problem(500, "internal_error", "An unexpected error occurred.")
         else:
             problem = known

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from attrs import define
 from aiohttp import web
+from attrs import define
 from prometheus_client import CollectorRegistry
 
 from db.events import EventBus

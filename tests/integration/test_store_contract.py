@@ -1,0 +1,226 @@
+"""One contract, two stores: every test runs on the in-memory store and on real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from db.repositories import AuditFilter, CommandFilter, DuplicateKey, Store, VehicleFilter
+from sovd.records import AuditEntry, Command, RefreshSession, Response, User, Vehicle
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def a_user(name: str = "alice", role: str = "engineer") -> User:
+    return User(
+        user_id=uuid.uuid4(),
+        username=name,
+        password_hash="$scrypt$not-a-real-hash",
+        role=role,  # type: ignore[arg-type]
+        email=f"{name}@example.com",
+        created_at=NOW,
+    )
+
+
+def a_vehicle(vin: str, status: str = "connected", fleet: str = "demo") -> Vehicle:
+    return Vehicle(
+        vehicle_id=uuid.uuid5(uuid.NAMESPACE_OID, vin),
+        vin=vin,
+        make="Volkswagen",
+        model="ID.4",
+        year=2023,
+        connection_status=status,  # type: ignore[arg-type]
+        last_seen_at=NOW,
+        fleet=fleet,
+        metadata={"profile": "ev", "ecus": 3},
+    )
+
+
+def a_command(user: User, vehicle: Vehicle, minutes: int = 0, **changes: object) -> Command:
+    fields: dict[str, object] = {
+        "command_id": uuid.uuid4(),
+        "user_id": user.user_id,
+        "vehicle_id": vehicle.vehicle_id,
+        "command_name": "ReadDTC",
+        "command_params": {"ecuAddress": "0x10"},
+        "status": "pending",
+        "submitted_at": NOW + timedelta(minutes=minutes),
+    }
+    fields.update(changes)
+    return Command(**fields)  # type: ignore[arg-type]
+
+
+VINS = ["WVWZZZ1JZ3W386752", "1HGCM82633A004352", "5YJ3E1EA7KF317000", "WBA3A5C51CF256985"]
+
+
+async def test_users_round_trip_and_unique_names(store: Store) -> None:
+    alice = a_user()
+    await store.users.add(alice)
+    assert await store.users.get(alice.user_id) == alice
+    assert await store.users.get_by_username("alice") == alice
+    assert await store.users.get_by_username("bob") is None
+    assert await store.users.count() == 1
+    with pytest.raises(DuplicateKey):
+        await store.users.add(a_user("alice"))
+
+
+async def test_sessions_rotate_once_and_revoke_by_family(store: Store) -> None:
+    alice = a_user()
+    await store.users.add(alice)
+    family = uuid.uuid4()
+    first = RefreshSession(
+        session_id=uuid.uuid4(),
+        user_id=alice.user_id,
+        family_id=family,
+        refresh_token_hash="hash-1",
+        created_at=NOW,
+        expires_at=NOW + timedelta(days=7),
+    )
+    await store.sessions.add(first)
+    assert await store.sessions.get_by_token_hash("hash-1") == first
+    assert await store.sessions.mark_rotated(first.session_id, NOW) is True
+    assert await store.sessions.mark_rotated(first.session_id, NOW) is False
+    second = RefreshSession(
+        session_id=uuid.uuid4(),
+        user_id=alice.user_id,
+        family_id=family,
+        refresh_token_hash="hash-2",
+        created_at=NOW,
+        expires_at=NOW + timedelta(days=7),
+    )
+    await store.sessions.add(second)
+    assert not await store.sessions.is_family_revoked(family)
+    assert await store.sessions.revoke_family(family, NOW) == 2
+    assert await store.sessions.is_family_revoked(family)
+    revoked = await store.sessions.get_by_token_hash("hash-2")
+    assert revoked is not None and revoked.revoked_at == NOW
+
+
+async def test_vehicle_upsert_is_idempotent_and_lists_in_stable_order(store: Store) -> None:
+    vehicles = [a_vehicle(vin) for vin in VINS]
+    await store.vehicles.upsert_many(vehicles)
+    await store.vehicles.upsert_many(vehicles)
+    page = await store.vehicles.list(VehicleFilter(limit=10))
+    assert page.total == 4
+    assert [v.vin for v in page.items] == sorted(VINS)
+    assert page.items[0].metadata == {"profile": "ev", "ecus": 3}
+    assert await store.vehicles.get(vehicles[0].vehicle_id) == vehicles[0]
+
+
+async def test_vehicle_filters_and_pagination(store: Store) -> None:
+    await store.vehicles.upsert_many(
+        [a_vehicle(VINS[0]), a_vehicle(VINS[1], "disconnected"), a_vehicle(VINS[2], fleet="b")]
+    )
+    offline = await store.vehicles.list(VehicleFilter(status="disconnected"))
+    assert [v.vin for v in offline.items] == [VINS[1]]
+    by_vin = await store.vehicles.list(VehicleFilter(search="3w38"))
+    assert [v.vin for v in by_vin.items] == [VINS[0]]
+    literal = await store.vehicles.list(VehicleFilter(search="%"))
+    assert literal.total == 0
+    second = await store.vehicles.list(VehicleFilter(limit=1, offset=1))
+    assert second.total == 3 and [v.vin for v in second.items] == [sorted(VINS[:3])[1]]
+    assert await store.vehicles.delete_fleet("b") == 1
+    assert (await store.vehicles.list(VehicleFilter())).total == 2
+
+
+async def test_vin_belongs_to_one_vehicle(store: Store) -> None:
+    await store.vehicles.upsert_many([a_vehicle(VINS[0])])
+    imposter = Vehicle(
+        vehicle_id=uuid.uuid4(),
+        vin=VINS[0],
+        make="X",
+        model="Y",
+        year=2020,
+        connection_status="connected",
+        last_seen_at=None,
+    )
+    with pytest.raises(DuplicateKey):
+        await store.vehicles.upsert_many([imposter])
+
+
+async def test_commands_list_newest_first_with_filters(store: Store) -> None:
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    car, van = a_vehicle(VINS[0]), a_vehicle(VINS[1])
+    await store.vehicles.upsert_many([car, van])
+    commands = [
+        a_command(alice, car, 0),
+        a_command(alice, van, 1),
+        a_command(bob, car, 2),
+        a_command(bob, van, 3, status="failed", error_message="NRC 0x31", completed_at=NOW),
+    ]
+    for command in commands:
+        await store.commands.add(command)
+
+    everything = await store.commands.list(CommandFilter())
+    assert everything.total == 4
+    assert [c.command_id for c in everything.items] == [c.command_id for c in commands[::-1]]
+    mine = await store.commands.list(CommandFilter(user_id=alice.user_id))
+    assert {c.command_id for c in mine.items} == {commands[0].command_id, commands[1].command_id}
+    failed = await store.commands.list(CommandFilter(status="failed"))
+    assert [c.error_message for c in failed.items] == ["NRC 0x31"]
+    window = await store.commands.list(
+        CommandFilter(start_date=NOW + timedelta(minutes=1), end_date=NOW + timedelta(minutes=2))
+    )
+    assert [c.command_id for c in window.items] == [commands[2].command_id, commands[1].command_id]
+    paged = await store.commands.list(CommandFilter(vehicle_id=car.vehicle_id, limit=1, offset=1))
+    assert paged.total == 2 and paged.items[0].command_id == commands[0].command_id
+    assert (await store.commands.get(commands[0].command_id)) == commands[0]
+
+
+async def test_command_status_and_responses(store: Store) -> None:
+    alice, car = a_user(), a_vehicle(VINS[0])
+    await store.users.add(alice)
+    await store.vehicles.upsert_many([car])
+    command = a_command(alice, car)
+    await store.commands.add(command)
+    with pytest.raises(DuplicateKey):
+        await store.commands.add(command)
+
+    assert await store.commands.set_status(command.command_id, "in_progress")
+    done_at = NOW + timedelta(seconds=1)
+    assert await store.commands.set_status(command.command_id, "completed", completed_at=done_at)
+    stored = await store.commands.get(command.command_id)
+    assert stored is not None and stored.status == "completed" and stored.completed_at == done_at
+    assert not await store.commands.set_status(uuid.uuid4(), "completed", completed_at=done_at)
+
+    chunks = [
+        Response(uuid.uuid4(), command.command_id, {"progress": n}, n, n == 2, NOW) for n in (2, 1)
+    ]
+    await store.responses.add_many(chunks)
+    listed = await store.responses.list_for_command(command.command_id)
+    assert [(r.sequence_number, r.is_final, r.response_payload) for r in listed] == [
+        (1, False, {"progress": 1}),
+        (2, True, {"progress": 2}),
+    ]
+    with pytest.raises(DuplicateKey):
+        await store.responses.add_many([chunks[0]])
+
+
+async def test_audit_entries_newest_first(store: Store) -> None:
+    alice = a_user()
+    await store.users.add(alice)
+    entries = [
+        AuditEntry(
+            log_id=uuid.uuid4(),
+            action=action,
+            entity_type="user",
+            timestamp=NOW + timedelta(seconds=n),
+            user_id=alice.user_id,
+            details={"n": n},
+            ip_address="127.0.0.1",
+        )
+        for n, action in enumerate(["user_login", "user_logout", "user_login"])
+    ]
+    await store.audit.add_many(entries)
+    logins = await store.audit.list(AuditFilter(action="user_login"))
+    assert logins.total == 2
+    assert [e.details for e in logins.items] == [{"n": 2}, {"n": 0}]
+    assert (await store.audit.list(AuditFilter(limit=1))).items[0].action == "user_login"
+
+
+async def test_ping_answers(store: Store) -> None:
+    await store.ping()
