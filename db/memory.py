@@ -9,7 +9,14 @@ from uuid import UUID
 
 import attrs
 
-from db.repositories import AuditFilter, CommandFilter, DuplicateKey, VehicleFilter
+from db.repositories import (
+    AuditFilter,
+    CommandFilter,
+    DuplicateKey,
+    IdempotencyRecord,
+    VehicleFilter,
+    WriteBatch,
+)
 from sovd.records import (
     AuditEntry,
     Command,
@@ -130,6 +137,7 @@ class MemoryVehicles:
 class MemoryCommands:
     def __init__(self) -> None:
         self._by_id: dict[UUID, Command] = {}
+        self._idempotency: dict[tuple[UUID, str], IdempotencyRecord] = {}
 
     async def add(self, command: Command) -> None:
         if command.command_id in self._by_id:
@@ -169,6 +177,25 @@ class MemoryCommands:
             command, status=status, error_message=error_message, completed_at=completed_at
         )
         return True
+
+    async def add_idempotent(
+        self, command: Command, key: str, request_hash: str
+    ) -> IdempotencyRecord | None:
+        held = self._idempotency.get((command.user_id, key))
+        if held is not None:
+            return held
+        await self.add(command)
+        self._idempotency[(command.user_id, key)] = IdempotencyRecord(
+            request_hash, command.command_id
+        )
+        return None
+
+    async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None:
+        return self._idempotency.get((user_id, key))
+
+    async def list_unfinished(self) -> list[Command]:
+        unfinished = [c for c in self._by_id.values() if c.status in ("pending", "in_progress")]
+        return sorted(unfinished, key=lambda c: c.submitted_at)
 
 
 class MemoryResponses:
@@ -219,6 +246,34 @@ class MemoryStore:
 
     async def ping(self) -> None:
         return None
+
+    async def write_batch(self, batch: WriteBatch) -> None:
+        """All or nothing, like the PostgreSQL transaction: constraints are checked first."""
+        new_ids: set[UUID] = set()
+        for command in batch.new_commands:
+            if command.command_id in new_ids or await self.commands.get(command.command_id):
+                raise DuplicateKey(f"command {command.command_id} exists")
+            new_ids.add(command.command_id)
+        new_chunks: set[tuple[UUID, int]] = set()
+        for response in batch.responses:
+            chunk = (response.command_id, response.sequence_number)
+            stored = await self.responses.list_for_command(response.command_id)
+            if chunk in new_chunks or any(r.sequence_number == chunk[1] for r in stored):
+                raise DuplicateKey(f"response {chunk[1]} of {chunk[0]} exists")
+            if chunk[0] not in new_ids and await self.commands.get(chunk[0]) is None:
+                raise LookupError(f"response for unknown command {chunk[0]}")
+            new_chunks.add(chunk)
+        for command in batch.new_commands:
+            await self.commands.add(command)
+        for change in batch.status_changes:
+            await self.commands.set_status(
+                change.command_id,
+                change.status,
+                error_message=change.error_message,
+                completed_at=change.completed_at,
+            )
+        await self.responses.add_many(batch.responses)
+        await self.audit.add_many(batch.audit)
 
     async def close(self) -> None:
         return None

@@ -17,8 +17,11 @@ from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
+    IdempotencyRecord,
+    StatusChange,
     StoreUnavailable,
     VehicleFilter,
+    WriteBatch,
 )
 from sovd.records import (
     AuditEntry,
@@ -290,6 +293,34 @@ COMMAND_COLUMNS = (
 SET_COMMAND_STATUS = """
 UPDATE commands SET status = $2, error_message = $3, completed_at = $4 WHERE command_id = $1
 """
+INSERT_COMMAND = (
+    f"INSERT INTO commands ({COMMAND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+CLAIM_IDEMPOTENCY_KEY = """
+INSERT INTO idempotency_keys (user_id, key, request_hash, command_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (user_id, key) DO NOTHING
+"""
+FIND_IDEMPOTENCY_KEY = """
+SELECT request_hash, command_id FROM idempotency_keys WHERE user_id = $1 AND key = $2
+"""
+LIST_UNFINISHED = f"""
+SELECT {COMMAND_COLUMNS} FROM commands WHERE status IN ('pending', 'in_progress')
+ORDER BY submitted_at
+"""
+
+
+def _command_args(command: Command) -> tuple[Any, ...]:
+    return (
+        command.command_id,
+        command.user_id,
+        command.vehicle_id,
+        command.command_name,
+        command.command_params,
+        command.status,
+        command.submitted_at,
+        command.error_message,
+        command.completed_at,
+    )
 
 
 @translate_errors
@@ -298,18 +329,29 @@ class PgCommands:
         self._pool = pool
 
     async def add(self, command: Command) -> None:
-        await self._pool.execute(
-            f"INSERT INTO commands ({COMMAND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            command.command_id,
-            command.user_id,
-            command.vehicle_id,
-            command.command_name,
-            command.command_params,
-            command.status,
-            command.submitted_at,
-            command.error_message,
-            command.completed_at,
-        )
+        await self._pool.execute(INSERT_COMMAND, *_command_args(command))
+
+    async def add_idempotent(
+        self, command: Command, key: str, request_hash: str
+    ) -> IdempotencyRecord | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The key row goes first (its foreign key is deferred), so a taken key costs
+            # no command insert.
+            claimed = await conn.execute(
+                CLAIM_IDEMPOTENCY_KEY, command.user_id, key, request_hash, command.command_id
+            )
+            if _affected(claimed) == 0:
+                row = await conn.fetchrow(FIND_IDEMPOTENCY_KEY, command.user_id, key)
+                return IdempotencyRecord(row["request_hash"], row["command_id"])
+            await conn.execute(INSERT_COMMAND, *_command_args(command))
+            return None
+
+    async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None:
+        row = await self._pool.fetchrow(FIND_IDEMPOTENCY_KEY, user_id, key)
+        return None if row is None else IdempotencyRecord(row["request_hash"], row["command_id"])
+
+    async def list_unfinished(self) -> list[Command]:
+        return [Command(**dict(r)) for r in await self._pool.fetch(LIST_UNFINISHED)]
 
     async def get(self, command_id: UUID) -> Command | None:
         row = await self._pool.fetchrow(
@@ -433,6 +475,108 @@ class PgAudit:
         return Page(items=[AuditEntry(**dict(r)) for r in rows], total=int(total))
 
 
+APPLY_STATUS_CHANGES = """
+UPDATE commands AS c
+SET status = u.status, error_message = u.error_message, completed_at = u.completed_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+    AS u (command_id, status, error_message, completed_at)
+WHERE c.command_id = u.command_id
+"""
+INSERT_RESPONSES = f"""
+INSERT INTO responses ({RESPONSE_COLUMNS})
+SELECT response_id, command_id, payload::jsonb, sequence_number, is_final, received_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::bool[], $6::timestamptz[])
+    AS u (response_id, command_id, payload, sequence_number, is_final, received_at)
+"""
+INSERT_AUDIT = f"""
+INSERT INTO audit_logs ({AUDIT_COLUMNS})
+SELECT log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id, entity_id,
+       details::jsonb, ip_address, user_agent
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[],
+            $7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[])
+    AS u (log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id, entity_id,
+          details, ip_address, user_agent)
+"""
+INSERT_COMMANDS = f"""
+INSERT INTO commands ({COMMAND_COLUMNS})
+SELECT command_id, user_id, vehicle_id, command_name, params::jsonb, status, submitted_at,
+       error_message, completed_at
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::timestamptz[])
+    AS u (command_id, user_id, vehicle_id, command_name, params, status, submitted_at,
+          error_message, completed_at)
+"""
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+def _last_change_per_command(changes: Sequence[StatusChange]) -> list[StatusChange]:
+    latest: dict[UUID, StatusChange] = {}
+    for change in changes:
+        latest[change.command_id] = change
+    return list(latest.values())
+
+
+async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
+    if batch.new_commands:
+        rows = [
+            (
+                c.command_id,
+                c.user_id,
+                c.vehicle_id,
+                c.command_name,
+                _json(c.command_params),
+                c.status,
+                c.submitted_at,
+                c.error_message,
+                c.completed_at,
+            )
+            for c in batch.new_commands
+        ]
+        await conn.execute(INSERT_COMMANDS, *_columns(rows, 9))
+    if batch.status_changes:
+        changes = _last_change_per_command(batch.status_changes)
+        rows = [(c.command_id, c.status, c.error_message, c.completed_at) for c in changes]
+        await conn.execute(APPLY_STATUS_CHANGES, *_columns(rows, 4))
+    if batch.responses:
+        rows = [
+            (
+                r.response_id,
+                r.command_id,
+                _json(r.response_payload),
+                r.sequence_number,
+                r.is_final,
+                r.received_at,
+            )
+            for r in batch.responses
+        ]
+        await conn.execute(INSERT_RESPONSES, *_columns(rows, 6))
+    if batch.audit:
+        rows = [
+            (
+                e.log_id,
+                e.action,
+                e.entity_type,
+                e.timestamp,
+                e.user_id,
+                e.vehicle_id,
+                e.command_id,
+                e.entity_id,
+                _json(e.details),
+                e.ip_address,
+                e.user_agent,
+            )
+            for e in batch.audit
+        ]
+        await conn.execute(INSERT_AUDIT, *_columns(rows, 11))
+
+
 class PostgresStore:
     kind = "postgresql"
 
@@ -451,6 +595,11 @@ class PostgresStore:
                 await conn.fetchval("SELECT 1", timeout=2)
         except CONNECTION_ERRORS as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+
+    @_translating
+    async def write_batch(self, batch: WriteBatch) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _write_batch(conn, batch)
 
     async def close(self) -> None:
         await self.pool.close()

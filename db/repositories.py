@@ -31,6 +31,38 @@ class DuplicateKey(Exception):
 
 
 @frozen
+class StatusChange:
+    command_id: UUID
+    status: CommandStatus
+    error_message: str | None = None
+    completed_at: datetime | None = None
+
+
+@frozen
+class WriteBatch:
+    """Rows of many commands committed together (group commit), applied in this order."""
+
+    new_commands: Sequence[Command] = ()
+    status_changes: Sequence[StatusChange] = ()
+    responses: Sequence[Response] = ()
+    audit: Sequence[AuditEntry] = ()
+
+    def __len__(self) -> int:
+        return (
+            len(self.new_commands)
+            + len(self.status_changes)
+            + len(self.responses)
+            + len(self.audit)
+        )
+
+
+@frozen
+class IdempotencyRecord:
+    request_hash: str
+    command_id: UUID
+
+
+@frozen
 class VehicleFilter:
     status: ConnectionStatus | None = None
     search: str | None = None
@@ -96,6 +128,18 @@ class CommandRepository(Protocol):
         completed_at: datetime | None = None,
     ) -> bool: ...
 
+    async def add_idempotent(
+        self, command: Command, key: str, request_hash: str
+    ) -> IdempotencyRecord | None:
+        """Stores the command under the user's key, or returns what the key already holds."""
+        ...
+
+    async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None: ...
+
+    async def list_unfinished(self) -> list[Command]:
+        """Commands not yet completed, failed or timed out, oldest first."""
+        ...
+
 
 class ResponseRepository(Protocol):
     async def add_many(self, responses: Sequence[Response]) -> None: ...
@@ -120,6 +164,10 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Returns when the store answers; raises StoreUnavailable otherwise."""
+        ...
+
+    async def write_batch(self, batch: WriteBatch) -> None:
+        """Applies the whole batch in one transaction."""
         ...
 
     async def close(self) -> None: ...

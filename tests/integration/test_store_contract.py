@@ -224,3 +224,30 @@ async def test_audit_entries_newest_first(store: Store) -> None:
 
 async def test_ping_answers(store: Store) -> None:
     await store.ping()
+
+
+async def test_idempotency_key_holds_one_command(store: Store) -> None:
+    alice, car = a_user(), a_vehicle(VINS[0])
+    await store.users.add(alice)
+    await store.vehicles.upsert_many([car])
+    first, second = a_command(alice, car), a_command(alice, car)
+    assert await store.commands.add_idempotent(first, "key-1", "hash-a") is None
+    held = await store.commands.add_idempotent(second, "key-1", "hash-b")
+    assert held is not None
+    assert (held.request_hash, held.command_id) == ("hash-a", first.command_id)
+    assert await store.commands.get(second.command_id) is None
+    assert await store.commands.find_idempotent(alice.user_id, "key-1") == held
+    assert await store.commands.find_idempotent(alice.user_id, "key-2") is None
+
+
+async def test_unfinished_commands_oldest_first(store: Store) -> None:
+    alice, car = a_user(), a_vehicle(VINS[0])
+    await store.users.add(alice)
+    await store.vehicles.upsert_many([car])
+    pending = a_command(alice, car, 2)
+    running = a_command(alice, car, 1, status="in_progress")
+    done = a_command(alice, car, 0, status="completed", completed_at=NOW)
+    for command in (pending, running, done):
+        await store.commands.add(command)
+    unfinished = await store.commands.list_unfinished()
+    assert [c.command_id for c in unfinished] == [running.command_id, pending.command_id]

@@ -1,0 +1,198 @@
+"""Group commit: rows from many commands go to the store in one transaction, then their
+events are published in one pipelined round trip.
+
+Batching needs no timer: while one batch is being written, new rows pile up and form the next
+one, so a quiet system writes at once and a busy one writes in large batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from attrs import define, field
+
+from db.events import BusUnavailable, Event
+from db.repositories import Store, StoreUnavailable, WriteBatch
+
+log = structlog.get_logger(__name__)
+
+Publisher = Callable[[Sequence[Event]], Awaitable[None]]
+BatchObserver = Callable[[int], None]
+
+
+class WriterStopped(Exception):
+    """The writer no longer takes rows."""
+
+
+@define
+class _Pending:
+    batch: WriteBatch
+    events: Sequence[Event]
+    done: asyncio.Future[None] = field(factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _merge(items: Sequence[_Pending]) -> WriteBatch:
+    return WriteBatch(
+        new_commands=[c for p in items for c in p.batch.new_commands],
+        status_changes=[s for p in items for s in p.batch.status_changes],
+        responses=[r for p in items for r in p.batch.responses],
+        audit=[a for p in items for a in p.batch.audit],
+    )
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        store: Store,
+        publish: Publisher,
+        *,
+        max_rows: int = 2000,
+        max_queued_rows: int = 50_000,
+        retry_delays_s: Sequence[float] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+        on_batch: BatchObserver | None = None,
+    ) -> None:
+        self._store = store
+        self._publish = publish
+        self._max_rows = max_rows
+        self._max_queued_rows = max_queued_rows
+        self._retry_delays_s = retry_delays_s
+        self._on_batch = on_batch
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.store_unavailable = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="batch-writer")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Writes what is queued, then stops; gives up after the timeout."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+        except TimeoutError:
+            self._task.cancel()
+            log.error("writes_abandoned", queued_rows=self._queued_rows)
+
+    def withdraw(self, done: asyncio.Future[None]) -> bool:
+        """Takes a submission back if it is still queued; False once it is being written."""
+        for item in self._queue:
+            if item.done is done:
+                self._queue.remove(item)
+                self._queued_rows -= max(len(item.batch), 1)
+                done.cancel()
+                return True
+        return False
+
+    def submit(self, batch: WriteBatch, events: Sequence[Event] = ()) -> asyncio.Future[None]:
+        """Queues rows; the future resolves once they are committed (events follow)."""
+        if self._stopping:
+            raise WriterStopped("the batch writer is stopping")
+        pending = _Pending(batch, events)
+        self._queue.append(pending)
+        self._queued_rows += max(len(batch), 1)
+        if self._queued_rows >= self._max_queued_rows:
+            self._room.clear()
+        self._wakeup.set()
+        return pending.done
+
+    async def write(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
+        """Waits for room in the queue, then for the commit."""
+        await self._room.wait()
+        await self.submit(batch, events)
+
+    async def has_room(self) -> None:
+        await self._room.wait()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    def _take(self) -> list[_Pending]:
+        taken: list[_Pending] = []
+        rows = 0
+        while self._queue and (not taken or rows + len(self._queue[0].batch) <= self._max_rows):
+            item = self._queue.popleft()
+            taken.append(item)
+            rows += max(len(item.batch), 1)
+        self._queued_rows -= rows
+        if self._queued_rows < self._max_queued_rows:
+            self._room.set()
+        return taken
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            items = self._take()
+            await self._flush(items)
+
+    async def _flush(self, items: list[_Pending]) -> None:
+        batch = _merge(items)
+        if await self._commit(batch):
+            self._settle(items, None)
+        else:
+            await self._commit_one_by_one(items)
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
+        events = [event for item in items if item.done.exception() is None for event in item.events]
+        if events:
+            try:
+                await self._publish(events)
+            except BusUnavailable as exc:
+                # Storage is the record: subscribers catch up from it.
+                log.warning("events_not_published", count=len(events), error=str(exc))
+
+    async def _commit(self, batch: WriteBatch) -> bool:
+        """Commits, retrying for as long as the store is unreachable (nothing is dropped);
+        False when the store refuses the batch."""
+        attempt = 0
+        while True:
+            try:
+                await self._store.write_batch(batch)
+            except StoreUnavailable as exc:
+                delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
+                attempt += 1
+                self.store_unavailable = True
+                log.warning("batch_write_retry", attempt=attempt, rows=len(batch), error=str(exc))
+                await asyncio.sleep(delay)
+            except Exception as exc:
+                log.warning("batch_refused", rows=len(batch), error=str(exc))
+                return False
+            else:
+                self.store_unavailable = False
+                return True
+
+    async def _commit_one_by_one(self, items: list[_Pending]) -> None:
+        """One bad row must not sink its neighbours: retry each submission on its own."""
+        for item in items:
+            try:
+                await self._store.write_batch(item.batch)
+            except Exception as exc:
+                log.error("write_failed", rows=len(item.batch), error=str(exc))
+                self._settle([item], exc)
+            else:
+                self._settle([item], None)
+
+    @staticmethod
+    def _settle(items: Sequence[_Pending], error: BaseException | None) -> None:
+        for item in items:
+            if item.done.done():
+                continue
+            if error is None:
+                item.done.set_result(None)
+            else:
+                item.done.set_exception(error)

@@ -1,0 +1,140 @@
+"""Group commit on both stores: many submissions share transactions, a bad row fails alone,
+events follow commits, and an outage delays rows without losing them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+
+from db.events import Event
+from db.postgres import PostgresStore, create_pool
+from db.repositories import StatusChange, Store, WriteBatch
+from db.writer import BatchWriter
+from sovd.records import Command, Response, User, Vehicle
+from tests.support.proxy import CuttableProxy
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+async def seed(store: Store) -> tuple[User, Vehicle]:
+    user = User(uuid.uuid4(), "writer", "h", "engineer", None, NOW)
+    vehicle = Vehicle(uuid.uuid4(), "WVWZZZ1JZ3W386752", "VW", "Golf", 2020, "connected", None)
+    await store.users.add(user)
+    await store.vehicles.upsert_many([vehicle])
+    return user, vehicle
+
+
+def new_command(user: User, vehicle: Vehicle) -> Command:
+    return Command(uuid.uuid4(), user.user_id, vehicle.vehicle_id, "ReadDTC", {}, "pending", NOW)
+
+
+def completion(command: Command) -> WriteBatch:
+    return WriteBatch(
+        status_changes=[
+            StatusChange(command.command_id, "in_progress"),
+            StatusChange(command.command_id, "completed", completed_at=NOW),
+        ],
+        responses=[Response(uuid.uuid4(), command.command_id, {"dtcs": []}, 1, True, NOW)],
+    )
+
+
+class Recorder:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.published: list[Event] = []
+        self.status_at_publish: list[str] = []
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        for channel, message in events:
+            command = await self.store.commands.get(uuid.UUID(channel.split(":", 1)[1]))
+            assert command is not None
+            self.status_at_publish.append(command.status)
+        self.published.extend(events)
+
+
+async def test_many_submissions_share_few_transactions(store: Store) -> None:
+    user, vehicle = await seed(store)
+    recorder = Recorder(store)
+    batch_sizes: list[int] = []
+    writer = BatchWriter(store, recorder.publish, on_batch=batch_sizes.append)
+    writer.start()
+    commands = [new_command(user, vehicle) for _ in range(200)]
+    await asyncio.gather(*(writer.write(WriteBatch(new_commands=[c])) for c in commands))
+    await asyncio.gather(
+        *(
+            writer.write(completion(c), [(f"response:{c.command_id}", {"event": "status"})])
+            for c in commands
+        )
+    )
+    await writer.stop()
+
+    assert sum(batch_sizes) == 200 * 4
+    assert len(batch_sizes) < 40, batch_sizes
+    for command in commands:
+        stored = await store.commands.get(command.command_id)
+        assert stored is not None and stored.status == "completed"
+        assert len(await store.responses.list_for_command(command.command_id)) == 1
+    assert len(recorder.published) == 200
+    assert set(recorder.status_at_publish) == {"completed"}
+
+
+async def test_a_refused_row_fails_alone(store: Store) -> None:
+    user, vehicle = await seed(store)
+    writer = BatchWriter(store, Recorder(store).publish)
+    writer.start()
+    good = [new_command(user, vehicle) for _ in range(5)]
+    duplicate = good[0]
+    results = await asyncio.gather(
+        *(writer.submit(WriteBatch(new_commands=[c])) for c in good),
+        writer.submit(WriteBatch(new_commands=[duplicate])),
+        return_exceptions=True,
+    )
+    await writer.stop()
+    assert results[:5] == [None] * 5
+    assert isinstance(results[5], Exception)
+    for command in good:
+        assert await store.commands.get(command.command_id) is not None
+
+
+async def test_withdrawn_submission_is_never_written(store: Store) -> None:
+    user, vehicle = await seed(store)
+    writer = BatchWriter(store, Recorder(store).publish)
+    command = new_command(user, vehicle)
+    done = writer.submit(WriteBatch(new_commands=[command]))
+    assert writer.withdraw(done)
+    writer.start()
+    await writer.stop()
+    assert done.cancelled()
+    assert await store.commands.get(command.command_id) is None
+
+
+@pytest.mark.integration
+async def test_outage_delays_rows_without_losing_them(pg_store: PostgresStore, pg_dsn: str) -> None:
+    user, vehicle = await seed(pg_store)
+    parts = urlsplit(pg_dsn)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    proxied = pg_dsn.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    store = PostgresStore(await create_pool(proxied, min_size=1, max_size=1))
+    writer = BatchWriter(store, Recorder(pg_store).publish, retry_delays_s=(0.02,))
+    writer.start()
+    try:
+        await proxy.cut()
+        command = new_command(user, vehicle)
+        done = writer.submit(WriteBatch(new_commands=[command]))
+        while not writer.store_unavailable:
+            await asyncio.sleep(0.01)
+        assert not done.done()
+        await proxy.restore()
+        await asyncio.wait_for(done, 10)
+        assert await pg_store.commands.get(command.command_id) is not None
+    finally:
+        await writer.stop()
+        await store.close()
+        if proxy._server is not None:
+            await proxy.cut()
