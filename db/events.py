@@ -22,8 +22,8 @@ class EventBus(Protocol):
         """Publishes events in order, in one round trip where the bus allows it."""
         ...
 
-    def subscribe(self, pattern: str) -> Subscription:
-        """Events on channels matching a glob pattern such as `response:*`."""
+    def subscribe(self, *patterns: str) -> Subscription:
+        """Events on channels matching any glob pattern such as `response:*`."""
         ...
 
     async def ping(self) -> None:
@@ -42,18 +42,18 @@ class InProcessBus:
     kind = "in-process"
 
     def __init__(self) -> None:
-        self._subscribers: list[tuple[str, asyncio.Queue[Event]]] = []
+        self._subscribers: list[tuple[tuple[str, ...], asyncio.Queue[Event]]] = []
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         for channel, message in events:
-            for pattern, queue in self._subscribers:
-                if fnmatch.fnmatchcase(channel, pattern):
+            for patterns, queue in self._subscribers:
+                if any(fnmatch.fnmatchcase(channel, p) for p in patterns):
                     queue.put_nowait((channel, message))
 
     @asynccontextmanager
-    async def subscribe(self, pattern: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def subscribe(self, *patterns: str) -> AsyncIterator[AsyncIterator[Event]]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
-        entry = (pattern, queue)
+        entry = (patterns, queue)
         self._subscribers.append(entry)
 
         async def events() -> AsyncIterator[Event]:

@@ -47,14 +47,21 @@ class RedisBus:
             raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
 
     @asynccontextmanager
-    async def subscribe(self, pattern: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def subscribe(self, *patterns: str) -> AsyncIterator[AsyncIterator[Event]]:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.psubscribe(pattern)
+        try:
+            await pubsub.psubscribe(*patterns)
+        except REDIS_DOWN as exc:
+            await pubsub.aclose()
+            raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
 
         async def events() -> AsyncIterator[Event]:
-            async for message in pubsub.listen():
-                if message["type"] == "pmessage":
-                    yield message["channel"].decode(), orjson.loads(message["data"])
+            try:
+                async for message in pubsub.listen():
+                    if message["type"] == "pmessage":
+                        yield message["channel"].decode(), orjson.loads(message["data"])
+            except REDIS_DOWN as exc:
+                raise BusUnavailable(f"Redis subscription lost: {type(exc).__name__}") from exc
 
         try:
             yield events()

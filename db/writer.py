@@ -66,7 +66,7 @@ class BatchWriter:
         self._room.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.store_unavailable = False
+        self.outage = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-writer")
@@ -112,6 +112,10 @@ class BatchWriter:
 
     async def has_room(self) -> None:
         await self._room.wait()
+
+    @property
+    def store_unavailable(self) -> bool:
+        return self.outage.is_set()
 
     @property
     def queued_rows(self) -> int:
@@ -166,14 +170,14 @@ class BatchWriter:
             except StoreUnavailable as exc:
                 delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
                 attempt += 1
-                self.store_unavailable = True
+                self.outage.set()
                 log.warning("batch_write_retry", attempt=attempt, rows=len(batch), error=str(exc))
                 await asyncio.sleep(delay)
             except Exception as exc:
                 log.warning("batch_refused", rows=len(batch), error=str(exc))
                 return False
             else:
-                self.store_unavailable = False
+                self.outage.clear()
                 return True
 
     async def _commit_one_by_one(self, items: list[_Pending]) -> None:

@@ -50,7 +50,7 @@ class Recorder:
         self.status_at_publish: list[str] = []
 
     async def publish(self, events: Sequence[Event]) -> None:
-        for channel, message in events:
+        for channel, _message in events:
             command = await self.store.commands.get(uuid.UUID(channel.split(":", 1)[1]))
             assert command is not None
             self.status_at_publish.append(command.status)
@@ -127,8 +127,7 @@ async def test_outage_delays_rows_without_losing_them(pg_store: PostgresStore, p
         await proxy.cut()
         command = new_command(user, vehicle)
         done = writer.submit(WriteBatch(new_commands=[command]))
-        while not writer.store_unavailable:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(writer.outage.wait(), 10)
         assert not done.done()
         await proxy.restore()
         await asyncio.wait_for(done, 10)

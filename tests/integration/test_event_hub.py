@@ -1,0 +1,81 @@
+"""The process-wide subscription: fan-out, slow clients, and surviving a Redis outage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from db.events import EventBus
+from db.redis_bus import RedisBus
+from tests.support.proxy import CuttableProxy
+from web.hub import RESYNC, EventHub
+
+
+@pytest.fixture
+async def hub(bus: EventBus) -> AsyncIterator[EventHub]:
+    hub = EventHub(bus, client_queue_size=4)
+    hub.start()
+    await asyncio.wait_for(hub.connected.wait(), 5)
+    yield hub
+    await hub.stop()
+
+
+async def test_events_reach_every_listener_of_their_channel(hub: EventHub, bus: EventBus) -> None:
+    first, second = hub.listen("response:1"), hub.listen("response:1")
+    other = hub.listen("response:2")
+    await bus.publish_many([("response:1", {"n": 1}), ("vehicle:9", {"n": 9})])
+    assert await asyncio.wait_for(first.next(), 5) == {"n": 1}
+    assert await asyncio.wait_for(second.next(), 5) == {"n": 1}
+    assert other.queue.empty()
+    hub.forget(first)
+    hub.forget(second)
+    hub.forget(other)
+    assert hub.listener_count == 0
+
+
+async def test_a_slow_listener_is_dropped_without_holding_up_others(
+    hub: EventHub, bus: EventBus
+) -> None:
+    slow, quick = hub.listen("response:1"), hub.listen("response:1")
+    received = []
+    for n in range(10):
+        await bus.publish_many([("response:1", {"n": n})])
+        received.append(await asyncio.wait_for(quick.next(), 5))
+    assert received == [{"n": n} for n in range(10)]
+    await asyncio.wait_for(slow.overflowed.wait(), 5)
+    assert [await slow.next() for _ in range(4)] == [{"n": n} for n in range(4)]
+    assert await slow.next() is None
+
+
+@pytest.mark.integration
+async def test_hub_resubscribes_after_redis_outage_and_asks_for_resync(redis_url: str) -> None:
+    parts = urlsplit(redis_url)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    await proxy.start()
+    proxied = RedisBus.from_url(redis_url.replace(f":{parts.port}", f":{proxy.port}"))
+    direct = RedisBus.from_url(redis_url)
+    hub = EventHub(proxied, backoff_s=(0.05,))
+    hub.start()
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 5)
+        listener = hub.listen("response:outage")
+        await proxy.cut()
+        assert await asyncio.wait_for(listener.next(), 5) == RESYNC
+        await proxy.restore()
+        while hub.reconnects == 0:
+            message = await asyncio.wait_for(listener.next(), 10)
+            assert message == RESYNC
+        await direct.publish_many([("response:outage", {"after": True})])
+        message = await asyncio.wait_for(listener.next(), 5)
+        while message == RESYNC:
+            message = await asyncio.wait_for(listener.next(), 5)
+        assert message == {"after": True}
+    finally:
+        await hub.stop()
+        await proxied.close()
+        await direct.close()
+        if proxy._server is not None:
+            await proxy.cut()

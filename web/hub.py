@@ -1,0 +1,123 @@
+"""One bus subscription per process, fanned out to WebSocket clients.
+
+Each client gets a bounded queue; a client that falls behind is dropped instead of slowing
+the others. The subscription is supervised: when the bus goes away it is re-established with
+backoff, and every client is told to catch up from storage, since events published during the
+gap are gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from db.events import EventBus
+
+log = structlog.get_logger(__name__)
+
+RESYNC: dict[str, Any] = {"event": "__resync__"}
+HUB_PATTERNS = ("response:*", "vehicle:*")
+
+
+class Listener:
+    """What one WebSocket client receives: events of one channel, or a resync marker."""
+
+    def __init__(self, channel: str, capacity: int) -> None:
+        self.channel = channel
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(capacity)
+        self.overflowed = asyncio.Event()
+
+    def offer(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+    async def next(self) -> dict[str, Any] | None:
+        """The next message, or None once this listener has overflowed."""
+        getter = asyncio.ensure_future(self.queue.get())
+        dropped = asyncio.ensure_future(self.overflowed.wait())
+        done, pending = await asyncio.wait({getter, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if getter in done:
+            return getter.result()
+        return None
+
+
+class EventHub:
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        patterns: Sequence[str] = HUB_PATTERNS,
+        client_queue_size: int = 256,
+        backoff_s: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+    ) -> None:
+        self._bus = bus
+        self._patterns = tuple(patterns)
+        self._client_queue_size = client_queue_size
+        self._backoff_s = backoff_s
+        self._listeners: defaultdict[str, set[Listener]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="event-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def listen(self, channel: str) -> Listener:
+        listener = Listener(channel, self._client_queue_size)
+        self._listeners[channel].add(listener)
+        return listener
+
+    def forget(self, listener: Listener) -> None:
+        listeners = self._listeners.get(listener.channel)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[listener.channel]
+
+    @property
+    def listener_count(self) -> int:
+        return sum(len(listeners) for listeners in self._listeners.values())
+
+    def _resync_everyone(self) -> None:
+        for listeners in self._listeners.values():
+            for listener in listeners:
+                listener.offer(RESYNC)
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self._bus.subscribe(*self._patterns) as events:
+                    self.connected.set()
+                    if failures:
+                        self.reconnects += 1
+                        log.info("event_hub_resubscribed", after_failures=failures)
+                        self._resync_everyone()
+                    failures = 0
+                    async for channel, message in events:
+                        for listener in tuple(self._listeners.get(channel, ())):
+                            listener.offer(message)
+                raise ConnectionError("subscription ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected.clear()
+                delay = self._backoff_s[min(failures, len(self._backoff_s) - 1)]
+                failures += 1
+                log.warning("event_hub_disconnected", error=str(exc), retry_in_s=delay)
+                self._resync_everyone()
+                await asyncio.sleep(delay)
