@@ -15,6 +15,7 @@ from db.postgres import PostgresStore, create_pool, redact_dsn
 from db.redis_bus import RedisBus, redact_url
 from db.repositories import Store
 from web.config import Config
+from web.cors import cors_middleware
 from web.health import setup_health_routes
 from web.metrics import Metrics
 from web.middlewares import (
@@ -104,7 +105,7 @@ def create_app(
 ) -> web.Application:
     """Builds the app; `store` and `bus` are the seam tests use to bring their own."""
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        middlewares=[request_id_middleware, metrics_middleware, error_middleware, cors_middleware],
         client_max_size=1024 * 1024,
     )
     registry = CollectorRegistry()

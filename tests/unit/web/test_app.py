@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -115,3 +116,31 @@ async def test_metrics_parse_as_prometheus_text(client: Client) -> None:
     assert "/healthz" in routes and "unmatched" in routes
     assert "sovd_commands" in families
     assert "sovd_websocket_connections" in families
+
+
+async def test_cors_preflight_and_headers_for_allowed_origins_only(
+    make_client: Callable[..., Awaitable[Client]], config: Config
+) -> None:
+    server = attrs.evolve(config.server, cors_origins=("http://dash.example",))
+    client = await make_client(server=server)
+    preflight = await client.options(
+        "/healthz",
+        headers={"Origin": "http://dash.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://dash.example"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+
+    simple = await client.get("/healthz", headers={"Origin": "http://dash.example"})
+    assert simple.headers["Access-Control-Allow-Origin"] == "http://dash.example"
+    assert "X-Request-ID" in simple.headers["Access-Control-Expose-Headers"]
+
+    stranger = await client.get("/healthz", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+    refused = await client.options(
+        "/healthz",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert refused.status == 403
+    assert "Access-Control-Allow-Origin" not in refused.headers
