@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 Event = tuple[str, dict[str, Any]]
@@ -16,13 +16,14 @@ class BusUnavailable(Exception):
 
 
 class EventBus(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         """Publishes events in order, in one round trip where the bus allows it."""
         ...
 
-    def subscribe(self, *patterns: str) -> Subscription:
+    def subscribe(self, *patterns: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Events on channels matching any glob pattern such as `response:*`."""
         ...
 
@@ -31,11 +32,6 @@ class EventBus(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-class Subscription(Protocol):
-    async def __aenter__(self) -> AsyncIterator[Event]: ...
-    async def __aexit__(self, *exc: object) -> None: ...
 
 
 class InProcessBus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -193,7 +194,7 @@ class MemoryCommands:
     async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None:
         return self._idempotency.get((user_id, key))
 
-    async def list_unfinished(self) -> list[Command]:
+    async def list_unfinished(self) -> builtins.list[Command]:
         unfinished = [c for c in self._by_id.values() if c.status in ("pending", "in_progress")]
         return sorted(unfinished, key=lambda c: c.submitted_at)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -56,7 +56,9 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _translating(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def _translating(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -525,7 +527,7 @@ def _last_change_per_command(changes: Sequence[StatusChange]) -> list[StatusChan
 
 async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
     if batch.new_commands:
-        rows = [
+        command_rows = [
             (
                 c.command_id,
                 c.user_id,
@@ -539,13 +541,13 @@ async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
             )
             for c in batch.new_commands
         ]
-        await conn.execute(INSERT_COMMANDS, *_columns(rows, 9))
+        await conn.execute(INSERT_COMMANDS, *_columns(command_rows, 9))
     if batch.status_changes:
         changes = _last_change_per_command(batch.status_changes)
-        rows = [(c.command_id, c.status, c.error_message, c.completed_at) for c in changes]
-        await conn.execute(APPLY_STATUS_CHANGES, *_columns(rows, 4))
+        change_rows = [(c.command_id, c.status, c.error_message, c.completed_at) for c in changes]
+        await conn.execute(APPLY_STATUS_CHANGES, *_columns(change_rows, 4))
     if batch.responses:
-        rows = [
+        response_rows = [
             (
                 r.response_id,
                 r.command_id,
@@ -556,9 +558,9 @@ async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
             )
             for r in batch.responses
         ]
-        await conn.execute(INSERT_RESPONSES, *_columns(rows, 6))
+        await conn.execute(INSERT_RESPONSES, *_columns(response_rows, 6))
     if batch.audit:
-        rows = [
+        audit_rows = [
             (
                 e.log_id,
                 e.action,
@@ -574,7 +576,7 @@ async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
             )
             for e in batch.audit
         ]
-        await conn.execute(INSERT_AUDIT, *_columns(rows, 11))
+        await conn.execute(INSERT_AUDIT, *_columns(audit_rows, 11))
 
 
 class PostgresStore:

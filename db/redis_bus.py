@@ -52,7 +52,7 @@ class RedisBus:
         try:
             await pubsub.psubscribe(*patterns)
         except REDIS_DOWN as exc:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
 
         async def events() -> AsyncIterator[Event]:
@@ -66,7 +66,7 @@ class RedisBus:
         try:
             yield events()
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> None:
         try:

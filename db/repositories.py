@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -136,7 +137,7 @@ class CommandRepository(Protocol):
 
     async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None: ...
 
-    async def list_unfinished(self) -> list[Command]:
+    async def list_unfinished(self) -> builtins.list[Command]:
         """Commands not yet completed, failed or timed out, oldest first."""
         ...
 
@@ -154,13 +155,20 @@ class AuditRepository(Protocol):
 class Store(Protocol):
     """Everything the service keeps. `kind` names the backend in logs and health output."""
 
-    kind: str
-    users: UserRepository
-    sessions: SessionRepository
-    vehicles: VehicleRepository
-    commands: CommandRepository
-    responses: ResponseRepository
-    audit: AuditRepository
+    @property
+    def kind(self) -> str: ...
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def vehicles(self) -> VehicleRepository: ...
+    @property
+    def commands(self) -> CommandRepository: ...
+    @property
+    def responses(self) -> ResponseRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     async def ping(self) -> None:
         """Returns when the store answers; raises StoreUnavailable otherwise."""

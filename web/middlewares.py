@@ -21,7 +21,7 @@ request_id_key = web.RequestKey("request_id", str)
 
 
 def request_id_of(request: web.Request) -> str:
-    return request.get(request_id_key, "")
+    return str(request.get(request_id_key, ""))
 
 
 @web.middleware

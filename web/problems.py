@@ -86,7 +86,7 @@ KNOWN_ERRORS: dict[type[Exception], ProblemFactory] = {
 
 def problem_for(exc: Exception) -> Problem | None:
     for cls in type(exc).__mro__:
-        factory = KNOWN_ERRORS.get(cls)  # type: ignore[arg-type]
+        factory = KNOWN_ERRORS.get(cls)
         if factory is not None:
             return factory(exc)
     return None
