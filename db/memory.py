@@ -62,12 +62,17 @@ class MemorySessions:
     def __init__(self) -> None:
         self._by_id: dict[UUID, RefreshSession] = {}
         self._by_hash: dict[str, UUID] = {}
+        self._by_family: dict[UUID, list[UUID]] = {}
+        self._revoked_families: set[UUID] = set()
 
     async def add(self, session: RefreshSession) -> None:
         if session.refresh_token_hash in self._by_hash:
             raise DuplicateKey("refresh token exists")
         self._by_id[session.session_id] = session
         self._by_hash[session.refresh_token_hash] = session.session_id
+        self._by_family.setdefault(session.family_id, []).append(session.session_id)
+        if session.revoked_at is not None:
+            self._revoked_families.add(session.family_id)
 
     async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None:
         session_id = self._by_hash.get(token_hash)
@@ -82,16 +87,18 @@ class MemorySessions:
 
     async def revoke_family(self, family_id: UUID, at: datetime) -> int:
         revoked = 0
-        for session_id, session in self._by_id.items():
-            if session.family_id == family_id and session.revoked_at is None:
+        for session_id in self._by_family.get(family_id, ()):
+            session = self._by_id[session_id]
+            if session.revoked_at is None:
                 self._by_id[session_id] = attrs.evolve(session, revoked_at=at)
                 revoked += 1
+        if revoked:
+            self._revoked_families.add(family_id)
         return revoked
 
     async def is_family_revoked(self, family_id: UUID) -> bool:
-        return any(
-            s.family_id == family_id and s.revoked_at is not None for s in self._by_id.values()
-        )
+        """Checked on every authenticated request, hence the set."""
+        return family_id in self._revoked_families
 
 
 class MemoryVehicles:

@@ -14,6 +14,7 @@ from db.migrate import load_migrations
 from db.postgres import PostgresStore, create_pool, redact_dsn
 from db.redis_bus import RedisBus, redact_url
 from db.repositories import Store
+from web.auth import setup_auth
 from web.config import Config
 from web.cors import cors_middleware
 from web.health import setup_health_routes
@@ -105,7 +106,8 @@ def create_app(
 ) -> web.Application:
     """Builds the app; `store` and `bus` are the seam tests use to bring their own."""
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware, cors_middleware],
+        # CORS sits outside the error middleware so error answers carry its headers too.
+        middlewares=[request_id_middleware, metrics_middleware, cors_middleware, error_middleware],
         client_max_size=1024 * 1024,
     )
     registry = CollectorRegistry()
@@ -121,4 +123,5 @@ def create_app(
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(bus_ctx)
     setup_health_routes(app)
+    setup_auth(app)
     return app

@@ -18,6 +18,7 @@ from db.migrate import migrate
 from db.postgres import redact_dsn
 from db.repositories import StoreUnavailable
 from web.app import SchemaOutdated, create_app
+from web.auth.accounts import add_user_commands, run_user_add
 from web.config import Config, ConfigError, build_config, load_config
 from web.logs import configure_logging
 from web.typedefs import lifecycle_key
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd = db_commands.add_parser("migrate", help="apply pending SQL migrations")
     migrate_cmd.add_argument("--config", type=Path, help="TOML configuration file")
     migrate_cmd.add_argument("--database-url", help="PostgreSQL DSN (default: DATABASE_URL)")
+    add_user_commands(commands)
     return parser
 
 
@@ -136,9 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(run_server(config))
             return 0
+        if args.command == "user":
+            return asyncio.run(run_user_add(config, args, sys.stdin, sys.stderr))
         return asyncio.run(run_migrations(config))
     except CliUsageError as exc:
         print(f"sovd-sim: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"sovd-sim: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreUnavailable, SchemaOutdated, OSError) as exc:
         log.error("startup_failed", error=str(exc))

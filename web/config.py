@@ -54,6 +54,14 @@ class AuthConfig:
     access_ttl_s: int = 900
     refresh_ttl_s: int = 7 * 24 * 3600
     admin_password: str | None = None
+    # argon2id cost; the defaults are RFC 9106's "low memory" profile (64 MiB, t=3, p=4).
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
+    # Failed logins allowed per sliding window, per account and per client address.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 50
+    login_window_s: int = 300
 
 
 @frozen

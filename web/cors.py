@@ -6,11 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from web.middlewares import request_id_of
+from web.problems import Problem, render_problem
 from web.typedefs import config_key
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
-EXPOSED_HEADERS = "Location, Retry-After, X-Request-ID, X-Total-Count"
+EXPOSED_HEADERS = "Location, Retry-After, WWW-Authenticate, X-Request-ID, X-Total-Count"
 PREFLIGHT_MAX_AGE_S = "600"
 
 
@@ -25,7 +27,8 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     if origin is None or not origin_allowed(request, origin):
         if preflight:
-            raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed")
+            problem = Problem(403, "origin_not_allowed", f"Origin {origin!r} is not allowed.")
+            return render_problem(problem, request, request_id_of(request))
         return await handler(request)
     if preflight:
         response: web.StreamResponse = web.Response(status=204)

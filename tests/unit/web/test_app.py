@@ -144,3 +144,14 @@ async def test_cors_preflight_and_headers_for_allowed_origins_only(
     )
     assert refused.status == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+async def test_error_answers_carry_cors_headers_for_allowed_origins(
+    make_client: Callable[..., Awaitable[Client]], config: Config
+) -> None:
+    server = attrs.evolve(config.server, cors_origins=("http://dash.example",))
+    client = await make_client(server=server)
+    response = await client.get("/api/v1/auth/me", headers={"Origin": "http://dash.example"})
+    assert response.status == 401
+    assert response.headers["Access-Control-Allow-Origin"] == "http://dash.example"
+    assert "WWW-Authenticate" in response.headers["Access-Control-Expose-Headers"]

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import attrs
+import pytest
+
+from db.memory import MemoryStore
+from web.auth.accounts import create_user
+from web.auth.passwords import PasswordHasher
+from web.auth.service import AuthService, ClientInfo, RevokedSessions
+from web.auth.setup import build_auth_service
+from web.config import Config
+from web.problems import ApiError
+
+CLIENT = ClientInfo(ip_address="192.0.2.7", user_agent="pytest")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def service(config: Config, hasher: PasswordHasher) -> AuthService:
+    store = MemoryStore()
+    await create_user(store, hasher, username="alice", password="alice-pw-1", role="engineer")
+    return build_auth_service(config.auth, store)
+
+
+def test_revoked_sessions_are_remembered_for_a_while_and_bounded() -> None:
+    now = [0.0]
+    revoked = RevokedSessions(keep_s=10, clock=lambda: now[0], max_entries=3)
+    first, *others = [uuid4() for _ in range(5)]
+    revoked.add(first)
+
+    assert first in revoked
+    now[0] = 11
+    assert first not in revoked
+    for session_id in others:
+        revoked.add(session_id)
+    assert others[-1] in revoked and others[0] not in revoked
+    assert len(revoked._until) == 3
+
+
+async def test_an_expired_refresh_session_is_refused(config: Config, service: AuthService) -> None:
+    clock = Clock()
+    service._now = clock
+    tokens = await service.login("alice", "alice-pw-1", CLIENT)
+    clock.now += timedelta(seconds=config.auth.refresh_ttl_s + 1)
+
+    with pytest.raises(ApiError) as caught:
+        await service.refresh(tokens.refresh_token, CLIENT)
+    assert caught.value.status == 401
+
+
+async def test_two_concurrent_refreshes_of_one_token_count_as_reuse(service: AuthService) -> None:
+    tokens = await service.login("alice", "alice-pw-1", CLIENT)
+
+    outcomes = await asyncio.gather(
+        service.refresh(tokens.refresh_token, CLIENT),
+        service.refresh(tokens.refresh_token, CLIENT),
+        return_exceptions=True,
+    )
+
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(winners) == 1
+    with pytest.raises(ApiError):
+        await service.refresh(winners[0].refresh_token, CLIENT)
+
+
+async def test_the_store_is_asked_once_per_authentication_and_not_after_logout(
+    service: AuthService,
+) -> None:
+    tokens = await service.login("alice", "alice-pw-1", CLIENT)
+    user = await service.authenticate(tokens.access_token)
+    asked: list[object] = []
+    sessions = service._store.sessions
+    real = sessions.is_family_revoked
+
+    async def counting(family_id: object) -> bool:
+        asked.append(family_id)
+        return await real(family_id)  # type: ignore[arg-type]
+
+    sessions.is_family_revoked = counting  # type: ignore[method-assign]
+    await service.authenticate(tokens.access_token)
+    assert asked == [user.session_id]
+
+    await service.logout(user, CLIENT)
+    with pytest.raises(ApiError):
+        await service.authenticate(tokens.access_token)
+    assert len(asked) == 1
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("alice", "alice-pw-1"), ("alice", "wrong-password"), ("nobody", "alice-pw-1")],
+)
+async def test_every_login_costs_exactly_one_password_check(
+    service: AuthService, monkeypatch: pytest.MonkeyPatch, username: str, password: str
+) -> None:
+    """Known user, wrong password and unknown user do the same work, so time tells nothing."""
+    await service.hasher.prepare_decoy()
+    checked: list[str] = []
+    real = service.hasher.verify_blocking
+
+    def counting(password_hash: str, candidate: str) -> bool:
+        checked.append(password_hash)
+        return real(password_hash, candidate)
+
+    monkeypatch.setattr(service.hasher, "verify_blocking", counting)
+    if password == "alice-pw-1" and username == "alice":
+        await service.login(username, password, CLIENT)
+    else:
+        with pytest.raises(ApiError, match="Invalid username or password"):
+            await service.login(username, password, CLIENT)
+    assert len(checked) == 1
+    assert checked[0].startswith("$argon2id$")
+
+
+async def test_an_inactive_user_cannot_log_in(service: AuthService) -> None:
+    alice = await service._store.users.get_by_username("alice")
+    assert alice is not None
+    inactive = attrs.evolve(alice, user_id=uuid4(), username="ivan", is_active=False)
+    await service._store.users.add(inactive)
+
+    with pytest.raises(ApiError, match="Invalid username or password"):
+        await service.login("ivan", "alice-pw-1", CLIENT)

@@ -1,0 +1,64 @@
+"""Strict reading of the small JSON bodies the auth endpoints take."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+from attrs import frozen
+
+from web.problems import ApiError, FieldProblem
+
+
+@frozen
+class StringField:
+    max_length: int
+    required: bool = True
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+async def read_string_fields(
+    request: web.Request, fields: Mapping[str, StringField]
+) -> dict[str, str]:
+    """A JSON object holding only the given non-empty string fields; 400/415/422 otherwise.
+
+    Requiring a JSON content type also keeps cross-site HTML forms from posting here.
+    """
+    if not _is_json(request.content_type):
+        raise ApiError(415, "unsupported_media_type", "The body must be application/json.")
+    try:
+        document: Any = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The body must be a JSON object.",
+            errors=[FieldProblem("(body)", "must be a JSON object")],
+        )
+    problems = [FieldProblem(name, "unknown field") for name in document if name not in fields]
+    values: dict[str, str] = {}
+    for name, spec in fields.items():
+        value = document.get(name)
+        if value is None:
+            if spec.required:
+                problems.append(FieldProblem(name, "is required"))
+        elif not isinstance(value, str):
+            problems.append(FieldProblem(name, "must be a string"))
+        elif not value:
+            problems.append(FieldProblem(name, "must not be empty"))
+        elif len(value) > spec.max_length:
+            problems.append(FieldProblem(name, f"must be at most {spec.max_length} characters"))
+        else:
+            values[name] = value
+    if problems:
+        raise ApiError(422, "validation_failed", "The body is not valid.", errors=problems)
+    return values

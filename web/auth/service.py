@@ -1,0 +1,301 @@
+"""Login, refresh rotation with reuse detection, logout and access-token authentication."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import structlog
+from attrs import frozen
+
+from db.repositories import Store
+from sovd.records import AuditEntry, RefreshSession, Role, User
+from web.auth.passwords import PasswordHasher
+from web.auth.throttle import LoginThrottle, LoginThrottled
+from web.auth.tokens import InvalidToken, TokenCodec, refresh_token_digest
+from web.problems import ApiError
+
+log = structlog.get_logger(__name__)
+
+MAX_CACHED_REVOCATIONS = 100_000
+
+
+@frozen
+class AuthenticatedUser:
+    """Who sent the request, as its access token says; `session_id` is the login family."""
+
+    user_id: UUID
+    username: str
+    role: Role
+    session_id: UUID
+    token_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@frozen
+class ClientInfo:
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+@frozen
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def invalid_credentials() -> ApiError:
+    return ApiError(401, "invalid_credentials", "Invalid username or password.")
+
+
+def invalid_access_token() -> ApiError:
+    return ApiError(
+        401,
+        "invalid_token",
+        "The access token is invalid, expired or revoked.",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def invalid_refresh_token() -> ApiError:
+    return ApiError(
+        401, "invalid_refresh_token", "The refresh token is invalid, expired or revoked."
+    )
+
+
+def too_many_attempts(retry_after_s: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_login_attempts",
+        "Too many failed logins; retry later.",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+class RevokedSessions:
+    """Families this process saw revoked, kept as long as their access tokens can live, so a
+    token that logout killed is refused without asking the store."""
+
+    def __init__(
+        self,
+        keep_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = MAX_CACHED_REVOCATIONS,
+    ) -> None:
+        self._keep_s, self._clock, self._max_entries = keep_s, clock, max_entries
+        self._until: dict[UUID, float] = {}
+
+    def add(self, session_id: UUID) -> None:
+        now = self._clock()
+        self._until.pop(session_id, None)
+        self._until[session_id] = now + self._keep_s
+        while self._until:
+            oldest, until = next(iter(self._until.items()))
+            if until > now and len(self._until) <= self._max_entries:
+                break
+            del self._until[oldest]
+
+    def __contains__(self, session_id: UUID) -> bool:
+        until = self._until.get(session_id)
+        return until is not None and until > self._clock()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: Store,
+        codec: TokenCodec,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        *,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store, self._codec, self._throttle = store, codec, throttle
+        self.hasher = hasher
+        self._now = now
+        self._revoked = RevokedSessions(keep_s=codec.access_ttl_s + 60)
+
+    async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
+        try:
+            attempt = self._throttle.begin_attempt(username, client.ip_address or "unknown")
+        except LoginThrottled as exc:
+            log.info("login_throttled", scope=exc.scope, retry_after_s=exc.retry_after_s)
+            raise too_many_attempts(exc.retry_after_s) from None
+        user = await self._store.users.get_by_username(username)
+        failure = await self._login_failure(user, password)
+        if user is None or failure:
+            log.info("login_failed", username=username, reason=failure)
+            await self._audit(
+                "user_login_failed",
+                client,
+                user_id=user.user_id if user is not None else None,
+                details={"username": username, "reason": failure},
+            )
+            raise invalid_credentials()
+        self._throttle.record_success(attempt)
+        family_id = uuid4()
+        tokens = await self._open_session(user, family_id=family_id, now=self._now())
+        await self._audit(
+            "user_login", client, user_id=user.user_id, details={"session_id": str(family_id)}
+        )
+        log.info(
+            "user_logged_in",
+            user_id=str(user.user_id),
+            username=user.username,
+            session_id=str(family_id),
+        )
+        return tokens
+
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
+        try:
+            claims = self._codec.verify_refresh(refresh_token)
+        except InvalidToken as exc:
+            log.info("refresh_rejected", reason=exc.reason)
+            raise invalid_refresh_token() from None
+        session = await self._store.sessions.get_by_token_hash(refresh_token_digest(refresh_token))
+        if session is None or (session.family_id, session.user_id) != (
+            claims.session_id,
+            claims.user_id,
+        ):
+            log.info("refresh_rejected", reason="unknown_session")
+            raise invalid_refresh_token()
+        if session.revoked_at is not None:
+            log.info("refresh_rejected", reason="revoked", session_id=str(session.family_id))
+            raise invalid_refresh_token()
+        now = self._now()
+        if session.expires_at <= now:
+            log.info("refresh_rejected", reason="expired", session_id=str(session.family_id))
+            raise invalid_refresh_token()
+        if session.rotated_at is not None or not await self._store.sessions.mark_rotated(
+            session.session_id, now
+        ):
+            await self._revoke(session.family_id, now)
+            log.warning(
+                "token_reuse_detected",
+                user_id=str(session.user_id),
+                session_id=str(session.family_id),
+            )
+            await self._audit(
+                "token_reuse_detected",
+                client,
+                user_id=session.user_id,
+                entity_type="session",
+                entity_id=session.family_id,
+            )
+            raise invalid_refresh_token()
+        user = await self._store.users.get(session.user_id)
+        if user is None or not user.is_active:
+            await self._revoke(session.family_id, now)
+            log.info("refresh_rejected", reason="inactive_user", session_id=str(session.family_id))
+            raise invalid_refresh_token()
+        tokens = await self._open_session(user, family_id=session.family_id, now=now)
+        log.info("token_refreshed", user_id=str(user.user_id), session_id=str(session.family_id))
+        return tokens
+
+    async def logout(self, user: AuthenticatedUser, client: ClientInfo) -> None:
+        await self._revoke(user.session_id, self._now())
+        await self._audit(
+            "user_logout",
+            client,
+            user_id=user.user_id,
+            details={"session_id": str(user.session_id)},
+        )
+        log.info("user_logged_out", user_id=str(user.user_id), session_id=str(user.session_id))
+
+    async def authenticate(self, access_token: str) -> AuthenticatedUser:
+        """Verifies an access token and that its login family is still alive: one small query."""
+        try:
+            claims = self._codec.verify_access(access_token)
+        except InvalidToken as exc:
+            log.debug("access_token_rejected", reason=exc.reason)
+            raise invalid_access_token() from None
+        if claims.session_id in self._revoked:
+            raise invalid_access_token()
+        if await self._store.sessions.is_family_revoked(claims.session_id):
+            self._revoked.add(claims.session_id)
+            log.debug("access_token_rejected", reason="revoked")
+            raise invalid_access_token()
+        return AuthenticatedUser(
+            user_id=claims.user_id,
+            username=claims.username,
+            role=claims.role,
+            session_id=claims.session_id,
+            token_id=claims.token_id,
+        )
+
+    async def profile(self, user: AuthenticatedUser) -> User:
+        record = await self._store.users.get(user.user_id)
+        if record is None or not record.is_active:
+            raise invalid_access_token()
+        return record
+
+    async def _login_failure(self, user: User | None, password: str) -> str:
+        """Why the login fails, "" when it does not; always exactly one password check."""
+        if user is None:
+            await self.hasher.verify_decoy(password)
+            return "unknown_user"
+        if not await self.hasher.verify(user.password_hash, password):
+            return "wrong_password"
+        return "" if user.is_active else "inactive_user"
+
+    async def _open_session(self, user: User, *, family_id: UUID, now: datetime) -> TokenPair:
+        issued = int(now.timestamp())
+        refresh_token = self._codec.mint_refresh(
+            user_id=user.user_id, session_id=family_id, now=issued
+        )
+        await self._store.sessions.add(
+            RefreshSession(
+                session_id=uuid4(),
+                user_id=user.user_id,
+                family_id=family_id,
+                refresh_token_hash=refresh_token_digest(refresh_token),
+                created_at=now,
+                expires_at=now + timedelta(seconds=self._codec.refresh_ttl_s),
+            )
+        )
+        access_token = self._codec.mint_access(
+            user_id=user.user_id,
+            username=user.username,
+            role=user.role,
+            session_id=family_id,
+            now=issued,
+        )
+        return TokenPair(access_token, refresh_token, self._codec.access_ttl_s)
+
+    async def _revoke(self, family_id: UUID, now: datetime) -> None:
+        self._revoked.add(family_id)
+        await self._store.sessions.revoke_family(family_id, now)
+
+    async def _audit(
+        self,
+        action: str,
+        client: ClientInfo,
+        *,
+        user_id: UUID | None,
+        entity_type: str = "user",
+        entity_id: UUID | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        entry = AuditEntry(
+            log_id=uuid4(),
+            action=action,
+            entity_type=entity_type,
+            timestamp=self._now(),
+            user_id=user_id,
+            entity_id=entity_id or user_id,
+            details=details or {},
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+        await self._store.audit.add_many([entry])
