@@ -15,6 +15,8 @@ from db.postgres import PostgresStore, create_pool, redact_dsn
 from db.redis_bus import RedisBus, redact_url
 from db.repositories import Store
 from web.auth import setup_auth
+from web.commands.stream import setup_stream_routes
+from web.commands.views import setup_command_routes
 from web.config import Config
 from web.cors import cors_middleware
 from web.health import setup_health_routes
@@ -25,6 +27,7 @@ from web.middlewares import (
     metrics_middleware,
     request_id_middleware,
 )
+from web.simulation import setup_simulation
 from web.typedefs import (
     Lifecycle,
     bus_key,
@@ -124,4 +127,7 @@ def create_app(
     app.cleanup_ctx.append(bus_ctx)
     setup_health_routes(app)
     setup_auth(app)
+    setup_simulation(app)
+    setup_command_routes(app)
+    setup_stream_routes(app)
     return app

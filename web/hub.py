@@ -63,6 +63,7 @@ class EventHub:
         self._client_queue_size = client_queue_size
         self._backoff_s = backoff_s
         self._listeners: defaultdict[str, set[Listener]] = defaultdict(set)
+        self._prefix_listeners: defaultdict[str, set[Listener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -81,21 +82,41 @@ class EventHub:
         self._listeners[channel].add(listener)
         return listener
 
+    def listen_prefix(self, prefix: str) -> Listener:
+        """Events of every channel that starts with `prefix`, e.g. `vehicle:`."""
+        listener = Listener(prefix, self._client_queue_size)
+        self._prefix_listeners[prefix].add(listener)
+        return listener
+
     def forget(self, listener: Listener) -> None:
-        listeners = self._listeners.get(listener.channel)
-        if listeners is not None:
-            listeners.discard(listener)
-            if not listeners:
-                del self._listeners[listener.channel]
+        for registry in (self._listeners, self._prefix_listeners):
+            listeners = registry.get(listener.channel)
+            if listeners is not None and listener in listeners:
+                listeners.discard(listener)
+                if not listeners:
+                    del registry[listener.channel]
 
     @property
     def listener_count(self) -> int:
-        return sum(len(listeners) for listeners in self._listeners.values())
+        return sum(
+            len(listeners)
+            for registry in (self._listeners, self._prefix_listeners)
+            for listeners in registry.values()
+        )
 
     def _resync_everyone(self) -> None:
-        for listeners in self._listeners.values():
-            for listener in listeners:
-                listener.offer(RESYNC)
+        for registry in (self._listeners, self._prefix_listeners):
+            for listeners in registry.values():
+                for listener in listeners:
+                    listener.offer(RESYNC)
+
+    def _dispatch(self, channel: str, message: dict[str, Any]) -> None:
+        for listener in tuple(self._listeners.get(channel, ())):
+            listener.offer(message)
+        for prefix, listeners in tuple(self._prefix_listeners.items()):
+            if channel.startswith(prefix):
+                for listener in tuple(listeners):
+                    listener.offer(message)
 
     async def _supervise(self) -> None:
         failures = 0
@@ -109,8 +130,7 @@ class EventHub:
                         self._resync_everyone()
                     failures = 0
                     async for channel, message in events:
-                        for listener in tuple(self._listeners.get(channel, ())):
-                            listener.offer(message)
+                        self._dispatch(channel, message)
                 raise ConnectionError("subscription ended")
             except asyncio.CancelledError:
                 raise

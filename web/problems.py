@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -12,6 +13,7 @@ from attrs import field, frozen
 
 from db.events import BusUnavailable
 from db.repositories import StoreUnavailable
+from sovd.errors import InvalidParams, SystemStopping, UnknownCommand, UnknownVehicle, VehicleBusy
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://sovd-sim.dev/problems/"
@@ -66,6 +68,30 @@ class Problem:
 
 ProblemFactory = Callable[[Exception], Problem]
 
+
+def _invalid_params(exc: Exception) -> Problem:
+    assert isinstance(exc, InvalidParams)
+    return Problem(
+        422,
+        "invalid_params",
+        "The command parameters are not valid.",
+        [
+            FieldProblem(f"command_params.{e.field}" if e.field else "command_params", e.message)
+            for e in exc.errors
+        ],
+    )
+
+
+def _vehicle_busy(exc: Exception) -> Problem:
+    assert isinstance(exc, VehicleBusy)
+    return Problem(
+        429,
+        "vehicle_busy",
+        f"The vehicle has {exc.mailbox_size} commands waiting; retry later.",
+        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+    )
+
+
 # Domain errors the API knows how to explain; later layers register theirs at import time.
 KNOWN_ERRORS: dict[type[Exception], ProblemFactory] = {
     ApiError: lambda e: Problem(e.status, e.code, e.detail, e.errors, e.headers),  # type: ignore[attr-defined]
@@ -74,6 +100,18 @@ KNOWN_ERRORS: dict[type[Exception], ProblemFactory] = {
         "store_unavailable",
         "The store is unavailable; retry shortly.",
         headers={"Retry-After": "2"},
+    ),
+    UnknownVehicle: lambda e: Problem(404, "vehicle_not_found", "No vehicle with this id."),
+    UnknownCommand: lambda e: Problem(
+        422,
+        "unknown_command",
+        f"Unknown command {e.name!r}; GET /api/v1/command-types lists them.",  # type: ignore[attr-defined]
+        [FieldProblem("command_name", "unknown command")],
+    ),
+    InvalidParams: _invalid_params,
+    VehicleBusy: _vehicle_busy,
+    SystemStopping: lambda e: Problem(
+        503, "stopping", "The simulator is stopping.", headers={"Retry-After": "5"}
     ),
     BusUnavailable: lambda e: Problem(
         503,

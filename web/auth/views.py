@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -9,12 +10,12 @@ from aiohttp import web
 
 from db.repositories import AuditFilter
 from sovd.records import AuditEntry
-from web.auth.bodies import StringField, read_string_fields
 from web.auth.guards import auth_service_key, current_user, require_role
 from web.auth.passwords import MAX_PASSWORD_LENGTH
 from web.auth.service import ClientInfo, TokenPair
 from web.auth.tokens import MAX_TOKEN_LENGTH
-from web.problems import ApiError, FieldProblem
+from web.bodies import StringField, read_string_fields
+from web.queries import MAX_OFFSET, QueryReader
 from web.typedefs import store_key
 
 LOGIN_FIELDS = {
@@ -95,34 +96,14 @@ def _audit_json(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def _audit_filter(query: Any) -> AuditFilter:
-    problems: list[FieldProblem] = []
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        text = query.get(name)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
-            problems.append(FieldProblem(name, f"must be an integer from {low} to {high}"))
-        return value
-
-    user_id: UUID | None = None
-    if query.get("user_id"):
-        try:
-            user_id = UUID(query["user_id"])
-        except ValueError:
-            problems.append(FieldProblem("user_id", "must be a UUID"))
-    limit = integer("limit", 100, 1, MAX_AUDIT_PAGE)
-    offset = integer("offset", 0, 0, 2**31 - 1)
-    if problems:
-        raise ApiError(422, "validation_failed", "The query is not valid.", errors=problems)
-    return AuditFilter(
-        action=query.get("action") or None, user_id=user_id, limit=limit, offset=offset
-    )
+def _audit_filter(query: Mapping[str, str]) -> AuditFilter:
+    reader = QueryReader(query, ("action", "user_id", "limit", "offset"))
+    action = reader.text("action", max_length=64)
+    user_id = reader.uuid("user_id")
+    limit = reader.integer("limit", 100, 1, MAX_AUDIT_PAGE)
+    offset = reader.integer("offset", 0, 0, MAX_OFFSET)
+    reader.check()
+    return AuditFilter(action=action, user_id=user_id, limit=limit, offset=offset)
 
 
 @require_role("admin")

@@ -1,8 +1,8 @@
-"""Strict reading of the small JSON bodies the auth endpoints take."""
+"""Strict reading of JSON request bodies: malformed 400, wrong type 415, bad fields 422."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
@@ -24,10 +24,8 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def read_string_fields(
-    request: web.Request, fields: Mapping[str, StringField]
-) -> dict[str, str]:
-    """A JSON object holding only the given non-empty string fields; 400/415/422 otherwise.
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 400/415/422 otherwise.
 
     Requiring a JSON content type also keeps cross-site HTML forms from posting here.
     """
@@ -44,7 +42,19 @@ async def read_string_fields(
             "The body must be a JSON object.",
             errors=[FieldProblem("(body)", "must be a JSON object")],
         )
-    problems = [FieldProblem(name, "unknown field") for name in document if name not in fields]
+    return document
+
+
+def unknown_fields(document: Mapping[str, Any], known: Collection[str]) -> list[FieldProblem]:
+    return [FieldProblem(name, "unknown field") for name in document if name not in known]
+
+
+async def read_string_fields(
+    request: web.Request, fields: Mapping[str, StringField]
+) -> dict[str, str]:
+    """A JSON object holding only the given non-empty string fields."""
+    document = await read_json_object(request)
+    problems = unknown_fields(document, fields)
     values: dict[str, str] = {}
     for name, spec in fields.items():
         value = document.get(name)

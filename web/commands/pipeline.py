@@ -1,0 +1,198 @@
+"""From actor to record to subscribers: the sink the actor system reports to.
+
+Every lifecycle step becomes rows for the batch writer plus the events to publish once those
+rows are committed, so a subscriber never hears of a result the store does not hold yet."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from actors.sink import TerminalStatus
+from db.events import Event
+from db.repositories import StatusChange, WriteBatch
+from db.writer import BatchWriter
+from sovd.records import AuditEntry, Command, CommandStatus, Response
+from web.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def response_channel(command_id: UUID) -> str:
+    return f"response:{command_id}"
+
+
+def vehicle_channel(vehicle_id: UUID) -> str:
+    return f"vehicle:{vehicle_id}"
+
+
+def response_message(response: Response) -> dict[str, Any]:
+    return {
+        "event": "response",
+        "command_id": str(response.command_id),
+        "response_id": str(response.response_id),
+        "response_payload": response.response_payload,
+        "sequence_number": response.sequence_number,
+        "is_final": response.is_final,
+    }
+
+
+def status_message(
+    command_id: UUID,
+    status: CommandStatus,
+    completed_at: datetime | None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """`status` for progress and success, `error` for failed and timed-out commands."""
+    message: dict[str, Any] = {
+        "event": "error" if status in ("failed", "timed_out") else "status",
+        "command_id": str(command_id),
+        "status": status,
+        "completed_at": iso(completed_at),
+    }
+    if message["event"] == "error":
+        message["error_message"] = error_message
+    return message
+
+
+def vehicle_message(
+    command_id: UUID,
+    vehicle_id: UUID,
+    command_name: str,
+    status: CommandStatus,
+    at: datetime,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "event": "command",
+        "command_id": str(command_id),
+        "vehicle_id": str(vehicle_id),
+        "command_name": command_name,
+        "status": status,
+        "at": iso(at),
+        "error_message": error_message,
+    }
+
+
+def command_audit(
+    action: str,
+    *,
+    command_id: UUID,
+    vehicle_id: UUID,
+    user_id: UUID | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> AuditEntry:
+    return AuditEntry(
+        log_id=uuid.uuid4(),
+        action=action,
+        entity_type="command",
+        timestamp=at,
+        user_id=user_id,
+        vehicle_id=vehicle_id,
+        command_id=command_id,
+        entity_id=command_id,
+        details=details or {},
+        ip_address=ip_address,
+        user_agent=user_agent,
+    )
+
+
+class CommandPipeline:
+    """The actor system's sink: rows to the batch writer, events after their commit."""
+
+    def __init__(self, writer: BatchWriter, metrics: Metrics) -> None:
+        self._writer = writer
+        self._metrics = metrics
+        self._tracked: dict[UUID, tuple[str, UUID | None]] = {}
+
+    def track(self, command: Command) -> None:
+        """Remembers who asked for what, for vehicle events, audit entries and metrics."""
+        self._tracked[command.command_id] = (command.command_name, command.user_id)
+
+    async def _write(self, batch: WriteBatch, events: list[Event]) -> None:
+        await self._writer.has_room()
+        self._writer.submit(batch, events).add_done_callback(_log_lost_write)
+
+    async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
+        name, _ = self._tracked.get(command_id, ("", None))
+        await self._write(
+            WriteBatch(status_changes=[StatusChange(command_id, "in_progress")]),
+            [
+                (response_channel(command_id), status_message(command_id, "in_progress", None)),
+                (
+                    vehicle_channel(vehicle_id),
+                    vehicle_message(command_id, vehicle_id, name, "in_progress", at),
+                ),
+            ],
+        )
+
+    async def command_chunk(
+        self,
+        command_id: UUID,
+        vehicle_id: UUID,
+        sequence_number: int,
+        payload: dict[str, Any],
+        is_final: bool,
+        at: datetime,
+    ) -> None:
+        response = Response(uuid.uuid4(), command_id, payload, sequence_number, is_final, at)
+        await self._write(
+            WriteBatch(responses=[response]),
+            [(response_channel(command_id), response_message(response))],
+        )
+
+    async def command_finished(
+        self,
+        command_id: UUID,
+        vehicle_id: UUID,
+        status: TerminalStatus,
+        error_message: str | None,
+        at: datetime,
+    ) -> None:
+        name, user_id = self._tracked.pop(command_id, ("", None))
+        audit = command_audit(
+            "command_completed" if status == "completed" else "command_failed",
+            command_id=command_id,
+            vehicle_id=vehicle_id,
+            user_id=user_id,
+            at=at,
+            details={"status": status, "error_message": error_message, "command_name": name},
+        )
+        await self._write(
+            WriteBatch(
+                status_changes=[StatusChange(command_id, status, error_message, at)],
+                audit=[audit],
+            ),
+            [
+                (
+                    response_channel(command_id),
+                    status_message(command_id, status, at, error_message),
+                ),
+                (
+                    vehicle_channel(vehicle_id),
+                    vehicle_message(command_id, vehicle_id, name, status, at, error_message),
+                ),
+            ],
+        )
+        self._metrics.commands.labels(status, name).inc()
+        log.debug("command_recorded", command_id=str(command_id), status=status)
+
+
+def _log_lost_write(done: asyncio.Future[None]) -> None:
+    if done.cancelled():
+        return
+    error = done.exception()
+    if error is not None:
+        log.error("command_write_failed", error=str(error))

@@ -1,0 +1,190 @@
+"""Accepting a command: validate, make it durable, hand it to its vehicle's actor."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+from attrs import frozen
+
+from actors.system import ActorSystem
+from db.repositories import StatusChange, Store, StoreUnavailable, WriteBatch
+from db.writer import BatchWriter
+from sovd.errors import SovdError, VehicleBusy
+from sovd.records import Command
+from web.auth.service import AuthenticatedUser, ClientInfo
+from web.commands.pipeline import (
+    CommandPipeline,
+    command_audit,
+    response_channel,
+    status_message,
+    vehicle_channel,
+    vehicle_message,
+)
+from web.problems import ApiError, FieldProblem
+
+log = structlog.get_logger(__name__)
+
+# How long a POST waits for its row to be committed before answering 503.
+ACCEPT_TIMEOUT_S = 5.0
+
+
+@frozen
+class CommandRequest:
+    vehicle_id: UUID
+    command_name: str
+    command_params: dict[str, Any]
+
+    def fingerprint(self) -> str:
+        document = {
+            "vehicle_id": str(self.vehicle_id),
+            "command_name": self.command_name,
+            "command_params": self.command_params,
+        }
+        return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@frozen
+class Accepted:
+    command: Command
+    replayed: bool = False
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CommandService:
+    def __init__(
+        self,
+        store: Store,
+        writer: BatchWriter,
+        actors: ActorSystem,
+        pipeline: CommandPipeline,
+        *,
+        mailbox_size: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._actors = actors
+        self._pipeline = pipeline
+        self._mailbox_size = mailbox_size
+        self._clock = clock
+
+    async def submit(
+        self,
+        user: AuthenticatedUser,
+        request: CommandRequest,
+        client: ClientInfo,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        parsed = self._actors.validate(
+            request.vehicle_id, request.command_name, request.command_params
+        )
+        if idempotency_key is not None:
+            held = await self._store.commands.find_idempotent(user.user_id, idempotency_key)
+            if held is not None:
+                return await self._replay(held.command_id, held.request_hash, request)
+        if self._actors.get(request.vehicle_id).mailbox_depth >= self._mailbox_size:
+            raise VehicleBusy(request.vehicle_id, self._mailbox_size, retry_after_s=1.0)
+        if self._writer.store_unavailable:
+            raise StoreUnavailable("the store is not accepting writes")
+
+        now = self._clock()
+        command = Command(
+            command_id=uuid.uuid4(),
+            user_id=user.user_id,
+            vehicle_id=request.vehicle_id,
+            command_name=request.command_name,
+            command_params=request.command_params,
+            status="pending",
+            submitted_at=now,
+        )
+        audit = command_audit(
+            "command_submitted",
+            command_id=command.command_id,
+            vehicle_id=command.vehicle_id,
+            user_id=user.user_id,
+            at=now,
+            details={"command_name": command.command_name},
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+        submitted_event = (
+            vehicle_channel(command.vehicle_id),
+            vehicle_message(
+                command.command_id, command.vehicle_id, command.command_name, "pending", now
+            ),
+        )
+        if idempotency_key is None:
+            await self._persist(WriteBatch(new_commands=[command], audit=[audit]), submitted_event)
+        else:
+            held = await self._store.commands.add_idempotent(
+                command, idempotency_key, request.fingerprint()
+            )
+            if held is not None:
+                return await self._replay(held.command_id, held.request_hash, request)
+            await self._persist(WriteBatch(audit=[audit]), submitted_event)
+
+        self._pipeline.track(command)
+        try:
+            self._actors.submit(
+                command.vehicle_id, command.command_id, command.command_name, parsed
+            )
+        except SovdError as exc:
+            # Durable but refused by the actor (mailbox filled meanwhile, or stopping): the
+            # command must still end in a terminal state.
+            await self._refuse(command, str(exc))
+            raise
+        log.info(
+            "command_accepted",
+            command_id=str(command.command_id),
+            vehicle_id=str(command.vehicle_id),
+            command_name=command.command_name,
+        )
+        return Accepted(command)
+
+    async def _persist(self, batch: WriteBatch, event: tuple[str, dict[str, Any]]) -> None:
+        done = self._writer.submit(batch, [event])
+        try:
+            await asyncio.wait_for(asyncio.shield(done), ACCEPT_TIMEOUT_S)
+        except TimeoutError:
+            if self._writer.withdraw(done):
+                raise StoreUnavailable("the command could not be stored in time") from None
+            await done
+
+    async def _refuse(self, command: Command, reason: str) -> None:
+        now = self._clock()
+        message = f"not accepted by the vehicle: {reason}"
+        self._writer.submit(
+            WriteBatch(status_changes=[StatusChange(command.command_id, "failed", message, now)]),
+            [
+                (
+                    response_channel(command.command_id),
+                    status_message(command.command_id, "failed", now, message),
+                )
+            ],
+        )
+
+    async def _replay(
+        self, command_id: UUID, request_hash: str, request: CommandRequest
+    ) -> Accepted:
+        if request_hash != request.fingerprint():
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request body.",
+                errors=[FieldProblem("Idempotency-Key", "already used for another request")],
+            )
+        command = await self._store.commands.get(command_id)
+        if command is None:
+            raise StoreUnavailable("the command held by this Idempotency-Key is not readable yet")
+        return Accepted(command, replayed=True)

@@ -1,0 +1,201 @@
+"""WebSocket streams: one command's replies, one vehicle's activity, the whole fleet's.
+
+A command stream subscribes to live events first, then sends what is stored, then the live
+events the snapshot did not hold: no gap, no duplicate. It closes with 1000 after the
+terminal event. When the bus loses events (outage, resubscription) it re-reads storage."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from sovd.records import TERMINAL_STATUSES
+from web.auth import accept_websocket, ensure_role, ensure_visible
+from web.auth.service import AuthenticatedUser
+from web.commands.pipeline import (
+    response_channel,
+    response_message,
+    status_message,
+    vehicle_channel,
+)
+from web.hub import RESYNC, Listener
+from web.problems import ApiError
+from web.typedefs import actors_key, hub_key, metrics_key, store_key
+
+log = structlog.get_logger(__name__)
+
+TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
+
+
+def _parse_id(request: web.Request, name: str, what: str) -> UUID:
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise ApiError(404, "not_found", f"No {what} with this id.") from None
+
+
+async def _next_or_closed(listener: Listener, reader: asyncio.Task[None]) -> dict[str, Any] | None:
+    """The next hub message; None when the client left or fell behind."""
+    getter = asyncio.ensure_future(listener.next())
+    done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if getter not in done:
+        getter.cancel()
+        return None
+    return getter.result()
+
+
+async def _drain_client(ws: web.WebSocketResponse) -> None:
+    """Reads (and ignores) what the client sends, so a close from it is noticed."""
+    async for message in ws:
+        if message.type == WSMsgType.ERROR:
+            break
+
+
+class CommandStream:
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, command_id: UUID):
+        self.store = request.app[store_key]
+        self.ws = ws
+        self.command_id = command_id
+        self.last_sequence = 0
+
+    async def catch_up(self) -> bool:
+        """Sends what storage holds beyond what was sent; True once the command is over.
+
+        Status is read before responses: a terminal status is committed with or after the
+        last chunk, so the responses read next are complete."""
+        command = await self.store.commands.get(self.command_id)
+        assert command is not None
+        for response in await self.store.responses.list_for_command(self.command_id):
+            if response.sequence_number > self.last_sequence:
+                await self.ws.send_json(response_message(response))
+                self.last_sequence = response.sequence_number
+        if command.status in TERMINAL_STATUSES:
+            await self.ws.send_json(
+                status_message(
+                    command.command_id, command.status, command.completed_at, command.error_message
+                )
+            )
+            return True
+        return False
+
+    async def forward(self, message: dict[str, Any]) -> bool:
+        """Sends one live event unless the snapshot had it; True after the terminal one."""
+        if message["event"] == "response":
+            if message["sequence_number"] <= self.last_sequence:
+                return False
+            self.last_sequence = message["sequence_number"]
+        await self.ws.send_json(message)
+        return message["event"] == "error" or message.get("status") in TERMINAL_STATUSES
+
+
+async def command_stream(request: web.Request) -> web.WebSocketResponse:
+    command_id = _parse_id(request, "command_id", "command")
+    store = request.app[store_key]
+
+    async def may_see(user: AuthenticatedUser) -> None:
+        ensure_role(user, "engineer", "admin")
+        command = await store.commands.get(command_id)
+        ensure_visible(user, command.user_id if command else None, "command")
+
+    hub = request.app[hub_key]
+    listener = hub.listen(response_channel(command_id))
+    gauge = request.app[metrics_key].websocket_connections
+    try:
+        ws, user = await accept_websocket(request, authorize=may_see)
+        if user is None:
+            return ws
+        gauge.inc()
+        reader = asyncio.create_task(_drain_client(ws))
+        try:
+            await _stream_command(CommandStream(request, ws, command_id), listener, reader)
+        finally:
+            reader.cancel()
+            gauge.dec()
+        return ws
+    finally:
+        hub.forget(listener)
+
+
+async def _stream_command(
+    stream: CommandStream, listener: Listener, reader: asyncio.Task[None]
+) -> None:
+    if await stream.catch_up():
+        await stream.ws.close(code=WSCloseCode.OK, message=b"command finished")
+        return
+    while True:
+        message = await _next_or_closed(listener, reader)
+        if message is None:
+            if not reader.done():
+                await stream.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=TOO_SLOW.encode())
+            return
+        finished = await stream.catch_up() if message is RESYNC else await stream.forward(message)
+        if finished:
+            await stream.ws.close(code=WSCloseCode.OK, message=b"command finished")
+            return
+
+
+async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketResponse) -> None:
+    gauge = request.app[metrics_key].websocket_connections
+    gauge.inc()
+    reader = asyncio.create_task(_drain_client(ws))
+    try:
+        while True:
+            message = await _next_or_closed(listener, reader)
+            if message is None:
+                if not reader.done():
+                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=TOO_SLOW.encode())
+                return
+            if message is RESYNC:
+                await ws.send_json({"event": "resync", "reason": "events may have been missed"})
+                continue
+            await ws.send_json(message)
+    finally:
+        reader.cancel()
+        gauge.dec()
+
+
+async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
+    """Every command and status change of one vehicle, live (any signed-in role)."""
+    vehicle_id = _parse_id(request, "vehicle_id", "vehicle")
+    actors = request.app[actors_key]
+
+    async def vehicle_exists(user: AuthenticatedUser) -> None:
+        if vehicle_id not in actors:
+            raise ApiError(404, "vehicle_not_found", "No vehicle with this id.")
+
+    hub = request.app[hub_key]
+    listener = hub.listen(vehicle_channel(vehicle_id))
+    try:
+        ws, user = await accept_websocket(request, authorize=vehicle_exists)
+        if user is not None:
+            await _feed(request, listener, ws)
+        return ws
+    finally:
+        hub.forget(listener)
+
+
+async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
+    """Every vehicle's activity, for dashboards and load tests (admins)."""
+
+    async def is_admin(user: AuthenticatedUser) -> None:
+        ensure_role(user, "admin")
+
+    hub = request.app[hub_key]
+    listener = hub.listen_prefix("vehicle:")
+    try:
+        ws, user = await accept_websocket(request, authorize=is_admin)
+        if user is not None:
+            await _feed(request, listener, ws)
+        return ws
+    finally:
+        hub.forget(listener)
+
+
+def setup_stream_routes(app: web.Application) -> None:
+    app.router.add_get("/ws/responses/{command_id}", command_stream)
+    app.router.add_get("/ws/vehicles/{vehicle_id}", vehicle_feed)
+    app.router.add_get("/ws/fleet", fleet_feed)

@@ -1,0 +1,189 @@
+"""`sovd-sim loadtest`: open-loop load against a running server.
+
+Commands are sent at a fixed rate whatever the server answers (open loop, so a slow server
+shows up as latency instead of hiding behind a slower client). Completion is observed on the
+fleet-wide WebSocket feed, so no polling adds load. Prints throughput and percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import orjson
+from attrs import define, field, frozen
+
+TERMINAL = {"completed", "failed", "timed_out"}
+
+
+@frozen
+class LoadPlan:
+    url: str
+    username: str
+    password: str
+    rate: float
+    duration_s: float
+    command_name: str = "ReadDTC"
+    command_params: dict[str, Any] = field(factory=lambda: {"ecuAddress": "0x10"})
+    vehicles: int = 0
+    connections: int = 64
+    drain_s: float = 15.0
+
+
+@define
+class LoadReport:
+    sent: int = 0
+    accepted: int = 0
+    rejected: Counter[int] = field(factory=Counter)
+    errors: Counter[str] = field(factory=Counter)
+    terminal: Counter[str] = field(factory=Counter)
+    post_latencies_s: list[float] = field(factory=list)
+    completion_latencies_s: list[float] = field(factory=list)
+    first_send: float = 0.0
+    last_completion: float = 0.0
+
+    def completed_per_s(self) -> float:
+        elapsed = self.last_completion - self.first_send
+        return self.terminal["completed"] / elapsed if elapsed > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        post, done = self.post_latencies_s, self.completion_latencies_s
+        return [
+            f"sent {self.sent}, accepted {self.accepted}, rejected {dict(self.rejected)}, "
+            f"client errors {dict(self.errors)}",
+            f"terminal {dict(self.terminal)}, "
+            f"never finished {self.accepted - sum(self.terminal.values())}",
+            f"completed commands/s: {self.completed_per_s():.0f}",
+            f"POST latency ms: p50 {percentile(post, 50):.1f}  p99 {percentile(post, 99):.1f}",
+            "POST-to-completed ms: "
+            f"p50 {percentile(done, 50):.1f}  p95 {percentile(done, 95):.1f}  "
+            f"p99 {percentile(done, 99):.1f}  max {percentile(done, 100):.1f}",
+        ]
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index] * 1000
+
+
+async def _login(session: aiohttp.ClientSession, plan: LoadPlan) -> str:
+    async with session.post(
+        f"{plan.url}/api/v1/auth/login",
+        json={"username": plan.username, "password": plan.password},
+    ) as response:
+        if response.status != 200:
+            raise SystemExit(f"login failed: {response.status} {await response.text()}")
+        token: str = (await response.json())["access_token"]
+        return token
+
+
+async def _vehicle_ids(session: aiohttp.ClientSession, plan: LoadPlan, token: str) -> list[str]:
+    limit = plan.vehicles or 1000
+    async with session.get(
+        f"{plan.url}/api/v1/vehicles",
+        params={"limit": str(limit), "status": "connected"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        response.raise_for_status()
+        return [v["vehicle_id"] for v in await response.json()]
+
+
+async def run_load(plan: LoadPlan) -> LoadReport:
+    report = LoadReport()
+    sent_at: dict[str, float] = {}
+    finished = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=plan.connections)
+    async with aiohttp.ClientSession(
+        connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
+    ) as session:
+        token = await _login(session, plan)
+        vehicles = await _vehicle_ids(session, plan, token)
+        if not vehicles:
+            raise SystemExit("the server has no connected vehicles")
+        ws_url = plan.url.replace("http", "ws", 1) + "/ws/fleet"
+        feed = await session.ws_connect(ws_url, params={"token": token}, max_msg_size=0)
+        early: dict[str, tuple[str, float]] = {}
+
+        def settle(command_id: str, status: str, at: float) -> None:
+            started = sent_at.pop(command_id, None)
+            if started is None:
+                early[command_id] = (status, at)
+                return
+            report.terminal[status] += 1
+            report.completion_latencies_s.append(at - started)
+            report.last_completion = at
+            if not sent_at and sending_done.is_set():
+                finished.set()
+
+        async def watch() -> None:
+            async for message in feed:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                event = orjson.loads(message.data)
+                if event.get("status") in TERMINAL:
+                    settle(event["command_id"], event["status"], time.perf_counter())
+
+        headers = {"Authorization": f"Bearer {token}"}
+        sending_done = asyncio.Event()
+        targets = itertools.cycle(vehicles)
+
+        async def send_one() -> None:
+            body = {
+                "vehicle_id": next(targets),
+                "command_name": plan.command_name,
+                "command_params": plan.command_params,
+            }
+            started = time.perf_counter()
+            report.sent += 1
+            try:
+                async with session.post(
+                    f"{plan.url}/api/v1/commands", json=body, headers=headers
+                ) as response:
+                    payload = await response.read()
+                    report.post_latencies_s.append(time.perf_counter() - started)
+                    if response.status != 202:
+                        report.rejected[response.status] += 1
+                        return
+                    command_id = orjson.loads(payload)["command_id"]
+            except aiohttp.ClientError as exc:
+                report.errors[type(exc).__name__] += 1
+                return
+            report.accepted += 1
+            sent_at[command_id] = started
+            if command_id in early:
+                status, at = early.pop(command_id)
+                settle(command_id, status, at)
+
+        watcher = asyncio.create_task(watch())
+        in_flight: set[asyncio.Task[None]] = set()
+        tick_s = 0.005
+        begin = time.perf_counter()
+        report.first_send = begin
+        total = int(plan.rate * plan.duration_s)
+        for tick in itertools.count():
+            due = min(total, int(plan.rate * tick * tick_s)) - report.sent
+            for _ in range(max(0, due)):
+                task = asyncio.create_task(send_one())
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if report.sent >= total:
+                break
+            delay = begin + (tick + 1) * tick_s - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.gather(*in_flight)
+        sending_done.set()
+        if sent_at:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), plan.drain_s)
+        watcher.cancel()
+        await feed.close()
+    return report

@@ -1,0 +1,141 @@
+"""The running simulation: batch writer, actor system, event hub and the vehicles they serve.
+
+Started after the store and the bus, stopped before them: the actors finish (or time out)
+their commands, the writer commits what they reported, then the hub lets go of the bus."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+
+from actors.latency import latency_model
+from actors.system import ActorSystem
+from db.repositories import StatusChange, WriteBatch
+from db.writer import BatchWriter
+from sovd.demo import demo_fleets
+from sovd.errors import SovdError
+from sovd.fleet import FleetSpec, LatencyRange, VehicleIdentity
+from sovd.records import Vehicle
+from web.commands.pipeline import CommandPipeline, response_channel, status_message
+from web.commands.service import CommandService
+from web.hub import EventHub
+from web.typedefs import (
+    actors_key,
+    bus_key,
+    command_service_key,
+    config_key,
+    hub_key,
+    metrics_key,
+    pipeline_key,
+    store_key,
+    writer_key,
+)
+
+log = structlog.get_logger(__name__)
+
+INTERRUPTED = "interrupted: the simulator stopped while this command was running"
+
+
+def vehicle_record(identity: VehicleIdentity, now: datetime) -> Vehicle:
+    return Vehicle(
+        vehicle_id=identity.vehicle_id,
+        vin=identity.vin,
+        make=identity.make,
+        model=identity.model,
+        year=identity.year,
+        connection_status="connected",
+        last_seen_at=now,
+        fleet=identity.fleet.name,
+        metadata={"profile": identity.profile.name, "index": identity.index},
+    )
+
+
+async def spawn_fleets(app: web.Application, fleets: Iterable[FleetSpec]) -> int:
+    """Adds the fleets to the actor system and records their vehicles; returns how many."""
+    actors, store = app[actors_key], app[store_key]
+    now = datetime.now(UTC)
+    spawned = 0
+    for fleet in fleets:
+        identities = actors.add_fleet(fleet)
+        await store.vehicles.upsert_many([vehicle_record(i, now) for i in identities])
+        spawned += len(identities)
+        log.info("fleet_spawned", fleet=fleet.name, vehicles=len(identities))
+    return spawned
+
+
+async def recover_unfinished(app: web.Application) -> None:
+    """Commands a previous process accepted but did not finish reach a terminal state:
+    queued ones run now, running ones are failed (their vehicle state is gone)."""
+    store, actors, writer = app[store_key], app[actors_key], app[writer_key]
+    pipeline = app[pipeline_key]
+    unfinished = await store.commands.list_unfinished()
+    resumed = failed = 0
+    for command in unfinished:
+        reason = INTERRUPTED
+        if command.status == "pending":
+            try:
+                pipeline.track(command)
+                actors.submit(
+                    command.vehicle_id,
+                    command.command_id,
+                    command.command_name,
+                    command.command_params,
+                )
+                resumed += 1
+                continue
+            except SovdError as exc:
+                reason = f"not resumed after restart: {exc}"
+        now = datetime.now(UTC)
+        writer.submit(
+            WriteBatch(status_changes=[StatusChange(command.command_id, "failed", reason, now)]),
+            [
+                (
+                    response_channel(command.command_id),
+                    status_message(command.command_id, "failed", now, reason),
+                )
+            ],
+        )
+        failed += 1
+    if unfinished:
+        log.info("unfinished_commands_recovered", resumed=resumed, failed=failed)
+
+
+async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, store, bus, metrics = app[config_key], app[store_key], app[bus_key], app[metrics_key]
+    writer = BatchWriter(store, bus.publish_many, on_batch=metrics.write_batch_rows.observe)
+    writer.start()
+    pipeline = CommandPipeline(writer, metrics)
+    low_ms, high_ms = config.simulation.latency_ms
+    actors = ActorSystem(
+        pipeline,
+        latency=latency_model(LatencyRange(low_ms / 1000, high_ms / 1000)),
+        mailbox_size=config.simulation.mailbox_size,
+        command_deadline_s=config.simulation.command_deadline_s,
+    )
+    hub = EventHub(bus)
+    hub.start()
+    app[writer_key], app[pipeline_key], app[actors_key], app[hub_key] = (
+        writer,
+        pipeline,
+        actors,
+        hub,
+    )
+    app[command_service_key] = CommandService(
+        store, writer, actors, pipeline, mailbox_size=config.simulation.mailbox_size
+    )
+    metrics.active_actors.set_function(lambda: actors.busy_count)
+    metrics.mailbox_depth.set_function(lambda: actors.queued_count)
+
+    await spawn_fleets(app, demo_fleets(config.simulation.seed))
+    await recover_unfinished(app)
+    yield
+    await actors.stop(timeout=config.server.shutdown_timeout_s)
+    await writer.stop()
+    await hub.stop()
+
+
+def setup_simulation(app: web.Application) -> None:
+    app.cleanup_ctx.append(simulation_ctx)
