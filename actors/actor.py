@@ -1,0 +1,335 @@
+"""One vehicle's actor: a mailbox, one command at a time, in arrival order.
+
+An idle actor is a slotted object holding the vehicle's identity: no task, no queue, and
+no state until the first command materializes it from the seed. The mailbox and a drain
+task exist only while there is work; passivation drops the mailbox after a quiet spell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import structlog
+from attrs import define, field, frozen
+from structlog.typing import FilteringBoundLogger
+
+from actors.latency import LatencyModel
+from actors.sink import CommandSink, TerminalStatus
+from sovd.errors import VehicleBusy
+from sovd.execution import Chunk, NoAnswer, run_command
+from sovd.fleet import VehicleIdentity
+from sovd.registry import CommandType
+from sovd.state import VehicleState, materialize_state
+from sovd.uds import Session
+
+logger = structlog.get_logger(__name__)
+
+STOPPED_BEFORE_START = "simulator stopped before the command ran"
+STOPPED_WHILE_RUNNING = "simulator stopped before the command completed"
+
+Outcome = tuple[TerminalStatus, str | None]
+_Interruption = Literal["deadline", "stopped"]
+
+
+@frozen
+class Envelope:
+    command_id: UUID
+    command: CommandType[Any]
+    params: object
+
+
+@frozen
+class ActorStatus:
+    state: Literal["idle", "active"]
+    mailbox_depth: int
+    in_flight_command_id: UUID | None
+    session: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "mailbox_depth": self.mailbox_depth,
+            "in_flight_command_id": (
+                str(self.in_flight_command_id) if self.in_flight_command_id else None
+            ),
+            "session": self.session,
+        }
+
+
+@define
+class ActorRuntime:
+    """What all actors of one system share: settings and the sets of live actors."""
+
+    sink: CommandSink
+    mailbox_size: int
+    command_deadline_s: float
+    passivate_after_s: float | None
+    time_scale: float
+    clock: Callable[[], datetime]
+    active: set[VehicleActor] = field(factory=set)
+    busy: dict[VehicleActor, asyncio.Task[None]] = field(factory=dict)
+    stopping: bool = False
+    aborting: bool = False
+
+
+class VehicleActor:
+    __slots__ = (
+        "_in_flight",
+        "_latency",
+        "_mailbox",
+        "_passivation",
+        "_pause",
+        "_runtime",
+        "_state",
+        "_task",
+        "identity",
+    )
+
+    def __init__(
+        self, identity: VehicleIdentity, runtime: ActorRuntime, latency: LatencyModel
+    ) -> None:
+        self.identity = identity
+        self._runtime = runtime
+        self._latency = latency
+        self._state: VehicleState | None = None
+        self._mailbox: deque[Envelope] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: UUID | None = None
+        self._passivation: asyncio.TimerHandle | None = None
+        self._pause: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<VehicleActor {self.identity.vehicle_id} {self.identity.vin}>"
+
+    @property
+    def vehicle_id(self) -> UUID:
+        return self.identity.vehicle_id
+
+    @property
+    def state(self) -> VehicleState | None:
+        """The materialized state, None until the first command."""
+        return self._state
+
+    @property
+    def is_active(self) -> bool:
+        return self._mailbox is not None
+
+    @property
+    def mailbox_depth(self) -> int:
+        return len(self._mailbox) if self._mailbox is not None else 0
+
+    @property
+    def in_flight_command_id(self) -> UUID | None:
+        return self._in_flight
+
+    def status(self) -> ActorStatus:
+        if self._state is not None:
+            sessions = self._state.sessions()
+        else:
+            default = Session.DEFAULT.label
+            sessions = {ecu.ecu_address: default for ecu in self.identity.profile.ecus}
+        return ActorStatus(
+            "active" if self.is_active else "idle", self.mailbox_depth, self._in_flight, sessions
+        )
+
+    def enqueue(self, envelope: Envelope) -> None:
+        """Queues the command or raises VehicleBusy; never waits."""
+        runtime = self._runtime
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._activate()
+        elif len(mailbox) >= runtime.mailbox_size:
+            retry_after = max(1.0, len(mailbox) * self._latency.mean_s)
+            raise VehicleBusy(self.vehicle_id, runtime.mailbox_size, retry_after)
+        if self._passivation is not None:
+            self.cancel_passivation()
+        mailbox.append(envelope)
+        if self._task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._drain(), context=contextvars.Context()
+            )
+            self._task = task
+            runtime.busy[self] = task
+
+    def cancel_passivation(self) -> None:
+        if self._passivation is not None:
+            self._passivation.cancel()
+            self._passivation = None
+
+    def abort(self) -> None:
+        """Cuts short the simulated wait in progress (used by a stop past its bound)."""
+        if self._pause is not None and not self._pause.done():
+            self._pause.set_result(None)
+
+    def _activate(self) -> deque[Envelope]:
+        mailbox: deque[Envelope] = deque()
+        self._mailbox = mailbox
+        self._runtime.active.add(self)
+        logger.debug("actor_activated", vehicle_id=self.vehicle_id)
+        return mailbox
+
+    def _passivate(self) -> None:
+        self._passivation = None
+        if self._task is not None or self._mailbox:
+            return
+        self._mailbox = None
+        self._runtime.active.discard(self)
+        if self._state is not None:
+            self._state.end_sessions()
+        logger.debug("actor_passivated", vehicle_id=self.vehicle_id)
+
+    async def _drain(self) -> None:
+        runtime = self._runtime
+        mailbox = self._mailbox
+        # The task runs in a fresh context: what is bound here never leaks into a request.
+        structlog.contextvars.bind_contextvars(vehicle_id=self.vehicle_id)
+        # One concrete logger per turn: the module's lazy proxy costs a lookup per call.
+        log: FilteringBoundLogger = logger.bind()
+        try:
+            while mailbox:
+                envelope = mailbox.popleft()
+                structlog.contextvars.bind_contextvars(
+                    command_id=envelope.command_id, command_name=envelope.command.name
+                )
+                if runtime.aborting:
+                    await self._report_finished(envelope, "timed_out", STOPPED_BEFORE_START, log)
+                else:
+                    await self._run(envelope, log)
+        finally:
+            structlog.contextvars.clear_contextvars()
+            self._task = None
+            runtime.busy.pop(self, None)
+            self._schedule_passivation()
+
+    def _schedule_passivation(self) -> None:
+        after = self._runtime.passivate_after_s
+        if after is None or self._runtime.stopping:
+            return
+        if after <= 0:
+            self._passivate()
+        else:
+            loop = asyncio.get_running_loop()
+            self._passivation = loop.call_later(after, self._passivate)
+
+    async def _run(self, envelope: Envelope, log: FilteringBoundLogger) -> None:
+        """One command: in_progress, the chunks, the terminal status. Every sink call is
+        guarded on its own: a failing sink is logged and never stops the actor."""
+        runtime = self._runtime
+        sink = runtime.sink
+        command_id, vehicle_id = envelope.command_id, self.vehicle_id
+        self._in_flight = command_id
+        try:
+            started_at = runtime.clock()
+            log.debug("command_started")
+            try:
+                await sink.command_started(command_id, vehicle_id, started_at)
+            except Exception:
+                log.exception("sink_failed", sink_call="command_started")
+            try:
+                status, error = await self._perform(envelope, started_at, log)
+            except Exception:
+                log.exception("handler_crashed")
+                status, error = "failed", f"internal error while running {envelope.command.name}"
+            await self._report_finished(envelope, status, error, log)
+        finally:
+            self._in_flight = None
+
+    async def _perform(
+        self, envelope: Envelope, now: datetime, log: FilteringBoundLogger
+    ) -> Outcome:
+        runtime = self._runtime
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + runtime.command_deadline_s
+        state = self._state
+        if state is None:
+            state = self._state = materialize_state(self.identity, now)
+        latency = self._latency.sample(state.rng)
+        if latency > 0:
+            interruption = await self._wait(latency, deadline)
+            if interruption:
+                return self._interrupted(interruption)
+            now = runtime.clock()
+        steps = run_command(envelope.command, envelope.params, state, now)
+        for sequence, step in enumerate(steps, start=1):
+            if isinstance(step, Chunk):
+                delay = step.delay_s * runtime.time_scale
+                if delay > 0:
+                    interruption = await self._wait(delay, deadline)
+                    if interruption:
+                        return self._interrupted(interruption)
+                try:
+                    await runtime.sink.command_chunk(
+                        envelope.command_id,
+                        self.identity.vehicle_id,
+                        sequence,
+                        step.payload,
+                        step.is_final,
+                        runtime.clock(),
+                    )
+                except Exception:
+                    log.exception("sink_failed", sink_call="command_chunk")
+                if step.is_final:
+                    return ("failed", step.error) if step.error else ("completed", None)
+                if loop.time() >= deadline:
+                    return self._interrupted("deadline")
+            elif isinstance(step, NoAnswer):
+                return self._interrupted(await self._wait(math.inf, deadline) or "deadline")
+            else:
+                return "failed", step.message
+        return "failed", f"{envelope.command.name} ended without a final reply"
+
+    async def _wait(self, seconds: float, deadline: float) -> _Interruption | None:
+        """Simulated time passing; says why it was cut short, if it was."""
+        loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        if remaining > 0 and not self._runtime.aborting:
+            pause = loop.create_future()
+            timer = loop.call_later(min(seconds, remaining), _resolve, pause)
+            self._pause = pause
+            try:
+                await pause
+            finally:
+                timer.cancel()
+                self._pause = None
+        if self._runtime.aborting:
+            return "stopped"
+        if seconds >= remaining:
+            return "deadline"
+        return None
+
+    def _interrupted(self, why: _Interruption) -> Outcome:
+        if why == "stopped":
+            return "timed_out", STOPPED_WHILE_RUNNING
+        return "timed_out", f"no reply within {self._runtime.command_deadline_s:g} s"
+
+    async def _report_finished(
+        self,
+        envelope: Envelope,
+        status: TerminalStatus,
+        error: str | None,
+        log: FilteringBoundLogger,
+    ) -> None:
+        if status == "completed":
+            log.debug("command_completed")
+        elif status == "failed":
+            log.info("command_failed", error_message=error)
+        else:
+            log.warning("command_timed_out", error_message=error)
+        try:
+            await self._runtime.sink.command_finished(
+                envelope.command_id, self.vehicle_id, status, error, self._runtime.clock()
+            )
+        except Exception:
+            log.exception("sink_failed", sink_call="command_finished")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

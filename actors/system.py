@@ -1,0 +1,184 @@
+"""The actor system: every simulated vehicle, routing of commands, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from actors.actor import ActorRuntime, ActorStatus, Envelope, VehicleActor
+from actors.latency import DEFAULT_LATENCY, LatencyModel, latency_model
+from actors.sink import CommandSink
+from sovd.commands import COMMANDS
+from sovd.errors import DuplicateVehicle, SystemStopping, UnknownVehicle
+from sovd.fleet import FleetSpec, VehicleIdentity, build_identity
+from sovd.registry import CommandRegistry, CommandType
+
+logger = structlog.get_logger(__name__)
+
+
+utc_now: Callable[[], datetime] = partial(datetime.now, UTC)
+
+
+class ActorSystem:
+    """Owns one `VehicleActor` per vehicle and routes commands to them.
+
+    `submit` never waits: it queues the command or raises `UnknownVehicle`,
+    `UnknownCommand`, `InvalidParams` (also for an ECU the vehicle lacks), `VehicleBusy`
+    or `SystemStopping`. Everything that happens next is reported to `sink`.
+    `time_scale` multiplies the simulated delays inside a command (the self-test's
+    progress steps, a 0x78 responsePending); the latency model is in real seconds.
+    """
+
+    def __init__(
+        self,
+        sink: CommandSink,
+        *,
+        registry: CommandRegistry = COMMANDS,
+        latency: LatencyModel = DEFAULT_LATENCY,
+        mailbox_size: int = 64,
+        command_deadline_s: float = 30.0,
+        passivate_after_s: float | None = 300.0,
+        time_scale: float = 1.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if mailbox_size < 1:
+            raise ValueError("mailbox_size must be at least 1")
+        if command_deadline_s <= 0:
+            raise ValueError("command_deadline_s must be positive")
+        if time_scale < 0:
+            raise ValueError("time_scale must not be negative")
+        self.registry = registry
+        self.latency = latency
+        self._runtime = ActorRuntime(
+            sink, mailbox_size, command_deadline_s, passivate_after_s, time_scale, clock
+        )
+        self._actors: dict[UUID, VehicleActor] = {}
+        self._order: list[VehicleActor] = []
+
+    def add_fleet(
+        self, fleet: FleetSpec, *, latency: LatencyModel | None = None
+    ) -> list[VehicleIdentity]:
+        """Spawns the fleet's vehicles (all or none) and returns their identities.
+
+        Latency: `latency` if given, else the fleet's configured range, else the system's.
+        """
+        if latency is None and fleet.latency is not None:
+            latency = latency_model(fleet.latency)
+        identities = [build_identity(fleet, index) for index in range(fleet.count)]
+        self.add_vehicles(identities, latency=latency)
+        return identities
+
+    def add_vehicles(
+        self, identities: Iterable[VehicleIdentity], *, latency: LatencyModel | None = None
+    ) -> None:
+        runtime, model = self._runtime, latency or self.latency
+        actors = [VehicleActor(identity, runtime, model) for identity in identities]
+        added = {actor.identity.vehicle_id: actor for actor in actors}
+        if len(added) != len(actors):
+            seen: set[UUID] = set()
+            for actor in actors:
+                if actor.vehicle_id in seen:
+                    raise DuplicateVehicle(actor.vehicle_id)
+                seen.add(actor.vehicle_id)
+        if self._actors and not self._actors.keys().isdisjoint(added):
+            raise DuplicateVehicle(next(v for v in added if v in self._actors))
+        self._actors.update(added)
+        self._order.extend(actors)
+
+    def get(self, vehicle_id: UUID) -> VehicleActor:
+        try:
+            return self._actors[vehicle_id]
+        except KeyError:
+            raise UnknownVehicle(vehicle_id) from None
+
+    def vehicles(self, offset: int = 0, limit: int | None = None) -> list[VehicleIdentity]:
+        """A page of identities in the order they were added (stable)."""
+        end = None if limit is None else offset + limit
+        return [actor.identity for actor in self._order[offset:end]]
+
+    def __contains__(self, vehicle_id: object) -> bool:
+        return vehicle_id in self._actors
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[VehicleIdentity]:
+        return (actor.identity for actor in self._order)
+
+    def validate(self, vehicle_id: UUID, command_name: str, params: object) -> Any:
+        """Checks a command without queuing it; returns the parsed params.
+
+        For the HTTP layer, before it makes the command durable: everything `submit`
+        checks except the mailbox, which can only be known at `submit`.
+        """
+        return self._resolve(vehicle_id, command_name, params)[2]
+
+    def submit(self, vehicle_id: UUID, command_id: UUID, command_name: str, params: object) -> None:
+        """Queues a command; `params` may be the wire dict or already parsed."""
+        actor, command, parsed = self._resolve(vehicle_id, command_name, params)
+        actor.enqueue(Envelope(command_id, command, parsed))
+
+    def _resolve(
+        self, vehicle_id: UUID, command_name: str, params: object
+    ) -> tuple[VehicleActor, CommandType[Any], Any]:
+        if self._runtime.stopping:
+            raise SystemStopping()
+        actor = self.get(vehicle_id)
+        command = self.registry.get(command_name)
+        parsed = command.parse(params)
+        command.check_target(parsed, actor.identity.profile)
+        return actor, command, parsed
+
+    def actor_status(self, vehicle_id: UUID) -> ActorStatus:
+        return self.get(vehicle_id).status()
+
+    @property
+    def active_count(self) -> int:
+        """Actors holding a mailbox (activated, not yet passivated)."""
+        return len(self._runtime.active)
+
+    @property
+    def busy_count(self) -> int:
+        """Actors with a command running or queued."""
+        return len(self._runtime.busy)
+
+    @property
+    def queued_count(self) -> int:
+        return sum(actor.mailbox_depth for actor in self._runtime.busy)
+
+    @property
+    def is_stopping(self) -> bool:
+        return self._runtime.stopping
+
+    async def drain(self) -> None:
+        """Returns once no actor has work left (commands submitted meanwhile included)."""
+        busy = self._runtime.busy
+        while busy:
+            await asyncio.wait(list(busy.values()))
+
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a grace period
+        """Stops accepting commands and lets queued ones finish for up to `timeout` s.
+
+        Past the bound, the running commands end `timed_out` at once and the queued
+        ones `timed_out` without running, so every accepted command gets a terminal
+        status; only the sink's own calls can make this take longer.
+        """
+        runtime = self._runtime
+        runtime.stopping = True
+        logger.info("actor_system_stopping", busy=len(runtime.busy), timeout_s=timeout)
+        if runtime.busy:
+            _, pending = await asyncio.wait(list(runtime.busy.values()), timeout=timeout)
+            if pending:
+                runtime.aborting = True
+                for actor in list(runtime.busy):
+                    actor.abort()
+                await self.drain()
+        for actor in list(runtime.active):
+            actor.cancel_passivation()
+        logger.info("actor_system_stopped")
