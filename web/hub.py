@@ -8,7 +8,6 @@ gap are gone."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -67,15 +66,19 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="event-hub")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        self._stopping = True
+        if self._task is None:
+            return
+        self._task.cancel()
+        done, _ = await asyncio.wait({self._task}, timeout=timeout_s)
+        if not done:
+            log.error("event_hub_stop_timed_out", timeout_s=timeout_s)
 
     def listen(self, channel: str) -> Listener:
         listener = Listener(channel, self._client_queue_size)
@@ -136,6 +139,8 @@ class EventHub:
                 raise
             except Exception as exc:
                 self.connected.clear()
+                if self._stopping:
+                    return
                 delay = self._backoff_s[min(failures, len(self._backoff_s) - 1)]
                 failures += 1
                 log.warning("event_hub_disconnected", error=str(exc), retry_in_s=delay)

@@ -15,6 +15,7 @@ import structlog
 from attrs import frozen
 
 from actors.system import ActorSystem
+from db.events import Event
 from db.repositories import StatusChange, Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.errors import SovdError, VehicleBusy
@@ -125,14 +126,15 @@ class CommandService:
             ),
         )
         if idempotency_key is None:
-            await self._persist(WriteBatch(new_commands=[command], audit=[audit]), submitted_event)
+            batch = WriteBatch(new_commands=[command], audit=[audit])
+            await self._persist(command, batch, submitted_event)
         else:
             held = await self._store.commands.add_idempotent(
                 command, idempotency_key, request.fingerprint()
             )
             if held is not None:
                 return await self._replay(held.command_id, held.request_hash, request)
-            await self._persist(WriteBatch(audit=[audit]), submitted_event)
+            self._writer.submit(WriteBatch(audit=[audit]), [submitted_event])
 
         self._pipeline.track(command)
         try:
@@ -142,7 +144,7 @@ class CommandService:
         except SovdError as exc:
             # Durable but refused by the actor (mailbox filled meanwhile, or stopping): the
             # command must still end in a terminal state.
-            await self._refuse(command, str(exc))
+            self._refuse(command, str(exc))
             raise
         log.info(
             "command_accepted",
@@ -152,16 +154,27 @@ class CommandService:
         )
         return Accepted(command)
 
-    async def _persist(self, batch: WriteBatch, event: tuple[str, dict[str, Any]]) -> None:
-        done = self._writer.submit(batch, [event])
-        try:
-            await asyncio.wait_for(asyncio.shield(done), ACCEPT_TIMEOUT_S)
-        except TimeoutError:
-            if self._writer.withdraw(done):
-                raise StoreUnavailable("the command could not be stored in time") from None
-            await done
+    async def _persist(self, command: Command, batch: WriteBatch, event: Event) -> None:
+        """Waits for the commit; answers 503 when the store is down or too slow.
 
-    async def _refuse(self, command: Command, reason: str) -> None:
+        A submission already being written cannot be taken back: if it commits after the
+        client heard 503, it is failed at once, so it never runs unseen."""
+        done = self._writer.submit(batch, [event])
+        outage: asyncio.Future[Any] = asyncio.ensure_future(self._writer.outage.wait())
+        try:
+            await asyncio.wait(
+                {done, outage}, timeout=ACCEPT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            outage.cancel()
+        if done.done():
+            done.result()
+            return
+        if not self._writer.withdraw(done):
+            done.add_done_callback(lambda _: self._refuse(command, "the store was unavailable"))
+        raise StoreUnavailable("the command could not be stored in time")
+
+    def _refuse(self, command: Command, reason: str) -> None:
         now = self._clock()
         message = f"not accepted by the vehicle: {reason}"
         self._writer.submit(

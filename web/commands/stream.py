@@ -7,6 +7,7 @@ terminal event. When the bus loses events (outage, resubscription) it re-reads s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from web.typedefs import actors_key, hub_key, metrics_key, store_key
 
 log = structlog.get_logger(__name__)
 
+FINISHED = "command finished"
 TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
 
 
@@ -46,6 +48,16 @@ async def _next_or_closed(listener: Listener, reader: asyncio.Task[None]) -> dic
         getter.cancel()
         return None
     return getter.result()
+
+
+async def _close(
+    ws: web.WebSocketResponse, reader: asyncio.Task[None], code: int, reason: str
+) -> None:
+    """Stops reading first, so close() itself can read the client's closing handshake."""
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    await ws.close(code=code, message=reason.encode())
 
 
 async def _drain_client(ws: web.WebSocketResponse) -> None:
@@ -124,17 +136,17 @@ async def _stream_command(
     stream: CommandStream, listener: Listener, reader: asyncio.Task[None]
 ) -> None:
     if await stream.catch_up():
-        await stream.ws.close(code=WSCloseCode.OK, message=b"command finished")
+        await _close(stream.ws, reader, WSCloseCode.OK, FINISHED)
         return
     while True:
         message = await _next_or_closed(listener, reader)
         if message is None:
             if not reader.done():
-                await stream.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=TOO_SLOW.encode())
+                await _close(stream.ws, reader, WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW)
             return
         finished = await stream.catch_up() if message is RESYNC else await stream.forward(message)
         if finished:
-            await stream.ws.close(code=WSCloseCode.OK, message=b"command finished")
+            await _close(stream.ws, reader, WSCloseCode.OK, FINISHED)
             return
 
 
@@ -147,7 +159,7 @@ async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketRespo
             message = await _next_or_closed(listener, reader)
             if message is None:
                 if not reader.done():
-                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=TOO_SLOW.encode())
+                    await _close(ws, reader, WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW)
                 return
             if message is RESYNC:
                 await ws.send_json({"event": "resync", "reason": "events may have been missed"})

@@ -1,0 +1,189 @@
+"""The command pipeline on real PostgreSQL and Redis (and on the embedded default):
+POST -> actor -> group commit -> Redis event -> REST and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import orjson
+import pytest
+import redis.asyncio as redis
+from aiohttp import WSMsgType
+from structlog.testing import capture_logs
+
+from db.events import EventBus, InProcessBus
+from db.memory import MemoryStore
+from db.postgres import PostgresStore
+from db.redis_bus import RedisBus
+from db.repositories import Store
+from sovd.fleet import VehicleIdentity
+from tests.support.api import Client, bearer, seed_users, token_for, with_cheap_hashing
+from web.config import Config
+from web.typedefs import actors_key
+
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    return with_cheap_hashing(config)
+
+
+@pytest.fixture(
+    params=["embedded", pytest.param("postgresql+redis", marks=pytest.mark.integration)]
+)
+def backends(request: pytest.FixtureRequest) -> tuple[Store, EventBus]:
+    if request.param == "embedded":
+        return MemoryStore(), InProcessBus()
+    store: PostgresStore = request.getfixturevalue("pg_store")
+    bus: RedisBus = request.getfixturevalue("redis_bus")
+    return store, bus
+
+
+@pytest.fixture
+async def client(
+    make_client: MakeClient, backends: tuple[Store, EventBus], config: Config
+) -> Client:
+    store, bus = backends
+    await seed_users(store, config)
+    return await make_client(store=store, bus=bus)
+
+
+def vehicles(client: Client) -> list[VehicleIdentity]:
+    return client.app[actors_key].vehicles()
+
+
+def ecu_of(vehicle: VehicleIdentity) -> str:
+    return f"0x{vehicle.profile.ecus[0].address:02X}"
+
+
+async def post_command(
+    client: Client, token: str, vehicle: VehicleIdentity, name: str, **params: Any
+) -> Any:
+    body = {
+        "vehicle_id": str(vehicle.vehicle_id),
+        "command_name": name,
+        "command_params": {"ecuAddress": ecu_of(vehicle), **params},
+    }
+    return await client.post("/api/v1/commands", json=body, headers=bearer(token))
+
+
+async def finished(client: Client, token: str, command_id: str) -> dict[str, Any]:
+    """Follows the command's stream to its terminal event and returns the command."""
+    async with client.ws_connect(f"/ws/responses/{command_id}?token={token}") as ws:
+        while True:
+            message = await asyncio.wait_for(ws.receive(), 10)
+            if message.type != WSMsgType.TEXT:
+                break
+        assert ws.close_code == 1000
+    response = await client.get(f"/api/v1/commands/{command_id}", headers=bearer(token))
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_post_answers_202_at_once_and_the_command_completes(client: Client) -> None:
+    token = await token_for(client, "alice")
+    vehicle = vehicles(client)[0]
+    with capture_logs() as logs:
+        response = await post_command(client, token, vehicle, "ReadDTC")
+        assert response.status == 202
+        accepted = await response.json()
+        assert accepted["status"] == "pending"
+        assert accepted["vehicle_id"] == str(vehicle.vehicle_id)
+        assert response.headers["Location"] == f"/api/v1/commands/{accepted['command_id']}"
+        assert accepted["stream_url"].endswith(f"/ws/responses/{accepted['command_id']}")
+        assert accepted["stream_url"].startswith("ws://")
+
+        command = await finished(client, token, accepted["command_id"])
+    assert command["status"] == "completed"
+    assert command["completed_at"] is not None
+    responses = await (
+        await client.get(
+            f"/api/v1/commands/{accepted['command_id']}/responses", headers=bearer(token)
+        )
+    ).json()
+    assert [r["sequence_number"] for r in responses] == [1]
+    assert responses[0]["is_final"] is True
+    assert "dtcs" in responses[0]["response_payload"]
+    assert responses[0]["response_payload"]["udsResponse"].startswith("59")
+    assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
+
+
+async def test_read_clear_read_give_distinct_payloads_and_clear_really_clears(
+    client: Client,
+) -> None:
+    token = await token_for(client, "alice")
+    vehicle = vehicles(client)[0]  # holds P0420 at start with seed 0
+    payloads = []
+    for name, params in (
+        ("ReadDTC", {}),
+        ("ClearDTC", {}),
+        ("ReadDTC", {}),
+        ("ReadDataByID", {"dataId": "0xF190"}),
+    ):
+        response = await post_command(client, token, vehicle, name, **params)
+        assert response.status == 202, await response.text()
+        command_id = (await response.json())["command_id"]
+        assert (await finished(client, token, command_id))["status"] == "completed"
+        rows = await (
+            await client.get(f"/api/v1/commands/{command_id}/responses", headers=bearer(token))
+        ).json()
+        payloads.append(rows[-1]["response_payload"])
+    before, cleared, after, vin = payloads
+    assert before["dtcs"], "the first demo vehicle starts with stored DTCs"
+    assert "clearedCount" in cleared
+    assert after["dtcs"] == []
+    assert cleared["clearedCount"] == len(before["dtcs"])
+    assert vin["value"] == vehicle.vin
+    assert len({str(p) for p in payloads}) == 4
+
+
+async def test_negative_reply_fails_the_command_with_the_nrc(client: Client) -> None:
+    token = await token_for(client, "alice")
+    response = await post_command(
+        client, token, vehicles(client)[0], "ReadDataByID", dataId="0x1234"
+    )
+    command = await finished(client, token, (await response.json())["command_id"])
+    assert command["status"] == "failed"
+    assert "0x31" in command["error_message"]
+
+
+@pytest.mark.integration
+async def test_events_reach_a_plain_redis_subscriber(
+    make_client: MakeClient,
+    pg_store: PostgresStore,
+    redis_bus: RedisBus,
+    redis_url: str,
+    config: Config,
+) -> None:
+    """As `SUBSCRIBE response:*` in redis-cli would see them, in order, after the commit."""
+    await seed_users(pg_store, config)
+    client = await make_client(store=pg_store, bus=redis_bus)
+    token = await token_for(client, "alice")
+    listener = redis.Redis.from_url(redis_url)
+    pubsub = listener.pubsub(ignore_subscribe_messages=True)
+    await pubsub.psubscribe("response:*")
+    try:
+        response = await post_command(client, token, vehicles(client)[2], "ReadDTC")
+        command_id = (await response.json())["command_id"]
+        events: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + 10
+        while not events or events[-1].get("status") != "completed":
+            assert asyncio.get_running_loop().time() < deadline, f"stuck after {events}"
+            message = await pubsub.get_message(timeout=1)
+            if message is None:  # a subscription confirmation, or nothing yet
+                continue
+            assert message["channel"].decode() == f"response:{command_id}"
+            events.append(orjson.loads(message["data"]))
+        stored = await pg_store.commands.get(UUID(command_id))
+        assert stored is not None and stored.status == "completed"
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+    assert [e["event"] for e in events] == ["status", "response", "status"]
+    assert events[0]["status"] == "in_progress"
+    assert events[1]["sequence_number"] == 1 and events[1]["is_final"] is True
+    assert events[2]["completed_at"] is not None

@@ -1,0 +1,63 @@
+"""Users, logins and small HTTP helpers shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import attrs
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from db.repositories import Store
+from web.auth.accounts import create_user
+from web.auth.passwords import PasswordHasher
+from web.config import Config
+
+Client = TestClient[web.Request, web.Application]
+
+PASSWORDS = {
+    "alice": "alice-password-1",
+    "bob": "bob-password-22",
+    "vera": "vera-password-333",
+    "root": "root-password-4444",
+}
+ROLES = {"alice": "engineer", "bob": "engineer", "vera": "viewer", "root": "admin"}
+
+
+def with_cheap_hashing(config: Config) -> Config:
+    """Production argon2 costs 64 MiB and ~0.1 s per hash; tests need neither."""
+    auth = attrs.evolve(
+        config.auth, password_time_cost=1, password_memory_kib=8, password_parallelism=1
+    )
+    return attrs.evolve(config, auth=auth)
+
+
+async def seed_users(store: Store, config: Config) -> dict[str, UUID]:
+    hasher = PasswordHasher.from_config(config.auth)
+    ids = {}
+    for name, password in PASSWORDS.items():
+        user = await create_user(
+            store,
+            hasher,
+            username=name,
+            password=password,
+            role=ROLES[name],  # type: ignore[arg-type]
+            email=f"{name}@example.test",
+        )
+        ids[name] = user.user_id
+    return ids
+
+
+async def token_for(client: Client, name: str) -> str:
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": name, "password": PASSWORDS[name]}
+    )
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    token: str = body["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
