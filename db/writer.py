@@ -114,6 +114,10 @@ class BatchWriter:
         await self._room.wait()
 
     @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
     def store_unavailable(self) -> bool:
         return self.outage.is_set()
 

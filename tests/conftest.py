@@ -123,7 +123,7 @@ def config() -> Config:
     return attrs.evolve(
         base,
         auth=attrs.evolve(base.auth, jwt_secret=TEST_SECRET),
-        simulation=attrs.evolve(base.simulation, latency_ms=(1, 3)),
+        simulation=attrs.evolve(base.simulation, latency_ms=(1, 3), time_scale=0.01),
     )
 
 

@@ -71,6 +71,8 @@ class SimulationConfig:
     latency_ms: tuple[int, int] = (500, 1500)
     mailbox_size: int = 64
     command_deadline_s: float = 30.0
+    # Scales simulated time inside a command (self-test steps, responsePending delays).
+    time_scale: float = 1.0
 
 
 @frozen
@@ -126,6 +128,7 @@ ENVIRONMENT: dict[str, str] = {
     "SOVD_LATENCY_MS": "simulation.latency_ms",
     "SOVD_MAILBOX_SIZE": "simulation.mailbox_size",
     "SOVD_COMMAND_DEADLINE_S": "simulation.command_deadline_s",
+    "SOVD_TIME_SCALE": "simulation.time_scale",
     "SOVD_LOG_LEVEL": "logging.level",
     "SOVD_LOG_FORMAT": "logging.format",
 }
@@ -245,6 +248,8 @@ def _validate(config: Config, source_of: Mapping[str, str]) -> None:
         raise fail("simulation.mailbox_size", "must be >= 1")
     if sim.command_deadline_s <= 0:
         raise fail("simulation.command_deadline_s", "must be > 0")
+    if sim.time_scale < 0:
+        raise fail("simulation.time_scale", "must be >= 0")
 
 
 def load_config(

@@ -114,6 +114,7 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         latency=latency_model(LatencyRange(low_ms / 1000, high_ms / 1000)),
         mailbox_size=config.simulation.mailbox_size,
         command_deadline_s=config.simulation.command_deadline_s,
+        time_scale=config.simulation.time_scale,
     )
     hub = EventHub(bus)
     hub.start()

@@ -175,8 +175,13 @@ class CommandService:
         raise StoreUnavailable("the command could not be stored in time")
 
     def _refuse(self, command: Command, reason: str) -> None:
+        """Ends a stored command that will never run; recovery at the next start covers a
+        writer that is already stopping."""
         now = self._clock()
-        message = f"not accepted by the vehicle: {reason}"
+        message = f"not accepted: {reason}"
+        if self._writer.stopping:
+            log.warning("command_left_pending", command_id=str(command.command_id))
+            return
         self._writer.submit(
             WriteBatch(status_changes=[StatusChange(command.command_id, "failed", message, now)]),
             [
