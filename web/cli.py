@@ -20,6 +20,7 @@ from db.repositories import StoreUnavailable
 from web.app import SchemaOutdated, create_app
 from web.auth.accounts import add_user_commands, run_user_add
 from web.config import Config, ConfigError, build_config, load_config
+from web.loadtest import add_loadtest_command, run_loadtest
 from web.logs import configure_logging
 from web.typedefs import lifecycle_key
 
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--config", type=Path, help="TOML configuration file")
     migrate_cmd.add_argument("--database-url", help="PostgreSQL DSN (default: DATABASE_URL)")
     add_user_commands(commands)
+    add_loadtest_command(commands)
     return parser
 
 
@@ -124,6 +126,9 @@ async def run_migrations(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "loadtest":
+        password = os.environ.get("SOVD_LOADTEST_PASSWORD") or sys.stdin.readline().strip()
+        return run_loadtest(args, password)
     config_file = getattr(args, "config", None)
     try:
         if args.command == "serve":

@@ -39,6 +39,8 @@ class DatabaseConfig:
     url: str | None = None
     pool_min_size: int = 2
     pool_max_size: int = 10
+    # Rows per group-commit transaction; 1 writes each submission in its own transaction.
+    write_batch_max_rows: int = 2000
 
 
 @frozen
@@ -118,6 +120,7 @@ ENVIRONMENT: dict[str, str] = {
     "SOVD_DRAIN_SECONDS": "server.drain_seconds",
     "SOVD_DB_POOL_MIN_SIZE": "database.pool_min_size",
     "SOVD_DB_POOL_MAX_SIZE": "database.pool_max_size",
+    "SOVD_WRITE_BATCH_MAX_ROWS": "database.write_batch_max_rows",
     "SOVD_JWT_ISSUER": "auth.issuer",
     "SOVD_JWT_AUDIENCE": "auth.audience",
     "SOVD_ACCESS_TTL_S": "auth.access_ttl_s",
@@ -225,6 +228,8 @@ def _validate(config: Config, source_of: Mapping[str, str]) -> None:
             "database.pool_max_size",
             f"must be >= database.pool_min_size ({db.pool_min_size}), got {db.pool_max_size}",
         )
+    if db.write_batch_max_rows < 1:
+        raise fail("database.write_batch_max_rows", "must be >= 1")
     if db.url is not None and not db.url.startswith(("postgres://", "postgresql://")):
         raise fail("database.url", "must start with postgresql:// or postgres://")
     if config.redis.url is not None and not config.redis.url.startswith(

@@ -6,6 +6,7 @@ fleet-wide WebSocket feed, so no polling adds load. Prints throughput and percen
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
@@ -29,8 +30,8 @@ class LoadPlan:
     rate: float
     duration_s: float
     command_name: str = "ReadDTC"
-    command_params: dict[str, Any] = field(factory=lambda: {"ecuAddress": "0x10"})
-    vehicles: int = 0
+    command_params: dict[str, Any] | None = None
+    vehicles: int = 1000
     connections: int = 64
     drain_s: float = 15.0
 
@@ -85,15 +86,27 @@ async def _login(session: aiohttp.ClientSession, plan: LoadPlan) -> str:
         return token
 
 
-async def _vehicle_ids(session: aiohttp.ClientSession, plan: LoadPlan, token: str) -> list[str]:
-    limit = plan.vehicles or 1000
+async def _targets(
+    session: aiohttp.ClientSession, plan: LoadPlan, token: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(vehicle id, params) pairs; without explicit params, each vehicle's first ECU."""
+    headers = {"Authorization": f"Bearer {token}"}
     async with session.get(
         f"{plan.url}/api/v1/vehicles",
-        params={"limit": str(limit), "status": "connected"},
-        headers={"Authorization": f"Bearer {token}"},
+        params={"limit": str(plan.vehicles), "status": "connected"},
+        headers=headers,
     ) as response:
         response.raise_for_status()
-        return [v["vehicle_id"] for v in await response.json()]
+        vehicle_ids = [v["vehicle_id"] for v in await response.json()]
+    if plan.command_params is not None:
+        return [(vehicle_id, plan.command_params) for vehicle_id in vehicle_ids]
+    targets = []
+    for vehicle_id in vehicle_ids:
+        async with session.get(f"{plan.url}/api/v1/vehicles/{vehicle_id}", headers=headers) as r:
+            r.raise_for_status()
+            ecus = (await r.json())["ecus"]
+        targets.append((vehicle_id, {"ecuAddress": ecus[0]["address"]}))
+    return targets
 
 
 async def run_load(plan: LoadPlan) -> LoadReport:
@@ -105,7 +118,7 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
     ) as session:
         token = await _login(session, plan)
-        vehicles = await _vehicle_ids(session, plan, token)
+        vehicles = await _targets(session, plan, token)
         if not vehicles:
             raise SystemExit("the server has no connected vehicles")
         ws_url = plan.url.replace("http", "ws", 1) + "/ws/fleet"
@@ -136,10 +149,11 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         targets = itertools.cycle(vehicles)
 
         async def send_one() -> None:
+            vehicle_id, params = next(targets)
             body = {
-                "vehicle_id": next(targets),
+                "vehicle_id": vehicle_id,
                 "command_name": plan.command_name,
-                "command_params": plan.command_params,
+                "command_params": params,
             }
             started = time.perf_counter()
             report.sent += 1
@@ -187,3 +201,73 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         watcher.cancel()
         await feed.close()
     return report
+
+
+def add_loadtest_command(commands: Any) -> None:
+    """Adds `loadtest` to the CLI's subcommands."""
+    parser = commands.add_parser(
+        "loadtest",
+        help="drive a running server with open-loop command load and report latency",
+        description="Sends commands at a fixed rate to a running sovd-sim and reports "
+        "throughput and POST-to-completed percentiles. The password is read from "
+        "SOVD_LOADTEST_PASSWORD or standard input.",
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--username", default="admin")
+    parser.add_argument("--rate", type=_positive(float), default=500.0, help="commands/s")
+    parser.add_argument("--duration", type=_positive(float), default=10.0, help="seconds")
+    parser.add_argument("--command", default="ReadDTC", dest="command_name")
+    parser.add_argument(
+        "--params",
+        type=_json_object,
+        default=None,
+        help='command parameters as JSON; default {"ecuAddress": <first ECU>}',
+    )
+    parser.add_argument(
+        "--vehicles",
+        type=_positive(int),
+        default=1000,
+        help="how many connected vehicles to spread the load over",
+    )
+    parser.add_argument("--connections", type=_positive(int), default=64)
+
+
+def _positive(kind: type[float] | type[int]) -> Any:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def run_loadtest(args: argparse.Namespace, password: str) -> int:
+    plan = LoadPlan(
+        url=args.url.rstrip("/"),
+        username=args.username,
+        password=password,
+        rate=args.rate,
+        duration_s=args.duration,
+        command_name=args.command_name,
+        command_params=args.params,
+        vehicles=args.vehicles,
+        connections=args.connections,
+    )
+    report = asyncio.run(run_load(plan))
+    for line in report.lines():
+        print(line)
+    return 0

@@ -105,7 +105,12 @@ async def recover_unfinished(app: web.Application) -> None:
 
 async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store, bus, metrics = app[config_key], app[store_key], app[bus_key], app[metrics_key]
-    writer = BatchWriter(store, bus.publish_many, on_batch=metrics.write_batch_rows.observe)
+    writer = BatchWriter(
+        store,
+        bus.publish_many,
+        max_rows=config.database.write_batch_max_rows,
+        on_batch=metrics.write_batch_rows.observe,
+    )
     writer.start()
     pipeline = CommandPipeline(writer, metrics)
     low_ms, high_ms = config.simulation.latency_ms

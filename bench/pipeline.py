@@ -1,0 +1,150 @@
+"""End-to-end pipeline benchmark (SPEC §6): one `sovd-sim serve` process on PostgreSQL and
+Redis, simulated latency 0, open-loop load from a second process (`sovd-sim loadtest`).
+
+Prints completed commands/s and POST-to-completed percentiles with group commit, then the
+same with one transaction per write for comparison.
+
+    .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10]
+
+Needs PostgreSQL (BENCH_DATABASE_URL, default postgresql://root@127.0.0.1:5432/test, used
+to create a scratch database) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import time
+import urllib.request
+
+import asyncpg
+
+ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "bench-admin-password"
+SECRET = "bench-secret-" + "b" * 40
+MODES = {"group commit": "2000", "one transaction per write": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def fresh_database(name: str) -> str:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+
+
+async def run(*args: str, env: dict[str, str]) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "web.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"sovd-sim {' '.join(args)} failed:\n{out.decode()}")
+    return out.decode()
+
+
+def wait_ready(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not become ready")
+        time.sleep(0.2)
+
+
+async def bench_mode(
+    mode: str, max_rows: str, rates: list[float], duration: float, vehicles: int
+) -> None:
+    dsn = await fresh_database("sovd_bench_pipeline")
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "JWT_SECRET": SECRET,
+        "SOVD_ADMIN_PASSWORD": PASSWORD,
+        "SOVD_LOG_LEVEL": "warning",
+        "SOVD_WRITE_BATCH_MAX_ROWS": max_rows,
+        "SOVD_MAILBOX_SIZE": "1024",
+        "SOVD_LOADTEST_PASSWORD": PASSWORD,
+    }
+    await run("db", "migrate", env=env)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "web.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--latency-ms",
+        "0,0",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.to_thread(wait_ready, url)
+        print(f"\n== {mode} (write batch max rows {max_rows}) ==", flush=True)
+        for rate in rates:
+            out = await run(
+                "loadtest",
+                "--url",
+                url,
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                "--vehicles",
+                str(vehicles),
+                env=env,
+            )
+            print(f"-- offered {rate:.0f} commands/s for {duration:.0f} s")
+            print(out.rstrip(), flush=True)
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="1000,2000,4000")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--vehicles", type=int, default=10)
+    parser.add_argument("--modes", default=",".join(MODES))
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; server and load "
+        "generator are separate processes on this machine",
+        flush=True,
+    )
+    for mode in args.modes.split(","):
+        await bench_mode(mode, MODES[mode], rates, args.duration, args.vehicles)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
