@@ -100,6 +100,9 @@ class MemorySessions:
         """Checked on every authenticated request, hence the set."""
         return family_id in self._revoked_families
 
+    async def revoked_families(self, family_ids: Sequence[UUID]) -> set[UUID]:
+        return self._revoked_families.intersection(family_ids)
+
 
 class MemoryVehicles:
     def __init__(self) -> None:

@@ -167,6 +167,10 @@ UPDATE sessions SET rotated_at = $2
 WHERE session_id = $1 AND rotated_at IS NULL AND revoked_at IS NULL
 """
 REVOKE_FAMILY = "UPDATE sessions SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL"
+REVOKED_FAMILIES = """
+SELECT DISTINCT family_id FROM sessions
+WHERE family_id = ANY($1::uuid[]) AND revoked_at IS NOT NULL
+"""
 FAMILY_REVOKED = (
     "SELECT EXISTS (SELECT 1 FROM sessions WHERE family_id = $1 AND revoked_at IS NOT NULL)"
 )
@@ -212,6 +216,10 @@ class PgSessions:
 
     async def is_family_revoked(self, family_id: UUID) -> bool:
         return bool(await self._pool.fetchval(FAMILY_REVOKED, family_id))
+
+    async def revoked_families(self, family_ids: Sequence[UUID]) -> set[UUID]:
+        rows = await self._pool.fetch(REVOKED_FAMILIES, list(family_ids))
+        return {row["family_id"] for row in rows}
 
 
 VEHICLE_COLUMNS = (

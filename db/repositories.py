@@ -107,6 +107,9 @@ class SessionRepository(Protocol):
 
     async def revoke_family(self, family_id: UUID, at: datetime) -> int: ...
     async def is_family_revoked(self, family_id: UUID) -> bool: ...
+    async def revoked_families(self, family_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these login families are revoked, in one lookup."""
+        ...
 
 
 class VehicleRepository(Protocol):

@@ -85,9 +85,9 @@ class EventHub:
         self._listeners[channel].add(listener)
         return listener
 
-    def listen_prefix(self, prefix: str) -> Listener:
+    def listen_prefix(self, prefix: str, capacity: int | None = None) -> Listener:
         """Events of every channel that starts with `prefix`, e.g. `vehicle:`."""
-        listener = Listener(prefix, self._client_queue_size)
+        listener = Listener(prefix, capacity or self._client_queue_size)
         self._prefix_listeners[prefix].add(listener)
         return listener
 

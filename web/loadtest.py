@@ -122,7 +122,9 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         if not vehicles:
             raise SystemExit("the server has no connected vehicles")
         ws_url = plan.url.replace("http", "ws", 1) + "/ws/fleet"
-        feed = await session.ws_connect(ws_url, params={"token": token}, max_msg_size=0)
+        feed = await session.ws_connect(
+            ws_url, params={"token": token, "status": ",".join(sorted(TERMINAL))}, max_msg_size=0
+        )
         early: dict[str, tuple[str, float]] = {}
 
         def settle(command_id: str, status: str, at: float) -> None:

@@ -14,6 +14,7 @@ from attrs import frozen
 from db.repositories import Store
 from sovd.records import AuditEntry, RefreshSession, Role, User
 from web.auth.passwords import PasswordHasher
+from web.auth.revocation import RevocationChecks
 from web.auth.throttle import LoginThrottle, LoginThrottled
 from web.auth.tokens import InvalidToken, TokenCodec, refresh_token_digest
 from web.problems import ApiError
@@ -125,6 +126,7 @@ class AuthService:
         self.hasher = hasher
         self._now = now
         self._revoked = RevokedSessions(keep_s=codec.access_ttl_s + 60)
+        self._revocations = RevocationChecks(lambda ids: self._store.sessions.revoked_families(ids))
 
     async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
         try:
@@ -222,7 +224,7 @@ class AuthService:
             raise invalid_access_token() from None
         if claims.session_id in self._revoked:
             raise invalid_access_token()
-        if await self._store.sessions.is_family_revoked(claims.session_id):
+        if await self._revocations.is_revoked(claims.session_id):
             self._revoked.add(claims.session_id)
             log.debug("access_token_rejected", reason="revoked")
             raise invalid_access_token()

@@ -14,7 +14,7 @@ from uuid import UUID
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from sovd.records import TERMINAL_STATUSES
+from sovd.records import COMMAND_STATUSES, TERMINAL_STATUSES
 from web.auth import accept_websocket, ensure_role, ensure_visible
 from web.auth.service import AuthenticatedUser
 from web.commands.pipeline import (
@@ -24,12 +24,14 @@ from web.commands.pipeline import (
     vehicle_channel,
 )
 from web.hub import RESYNC, Listener
-from web.problems import ApiError
+from web.problems import ApiError, FieldProblem
 from web.typedefs import actors_key, hub_key, metrics_key, store_key
 
 log = structlog.get_logger(__name__)
 
 FINISHED = "command finished"
+# The fleet feed carries every vehicle's events: a deeper queue before a reader counts as slow.
+FLEET_FEED_QUEUE = 100_000
 TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
 
 
@@ -150,7 +152,25 @@ async def _stream_command(
             return
 
 
+def _status_filter(request: web.Request) -> frozenset[str] | None:
+    """`?status=completed,failed` keeps only those command statuses (e.g. for load tests)."""
+    wanted = request.query.get("status")
+    if not wanted:
+        return None
+    statuses = frozenset(part.strip() for part in wanted.split(","))
+    unknown = statuses - set(COMMAND_STATUSES)
+    if unknown:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The query is not valid.",
+            errors=[FieldProblem("status", f"unknown status {', '.join(sorted(unknown))}")],
+        )
+    return statuses
+
+
 async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketResponse) -> None:
+    keep = _status_filter(request)
     gauge = request.app[metrics_key].websocket_connections
     gauge.inc()
     reader = asyncio.create_task(_drain_client(ws))
@@ -164,7 +184,8 @@ async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketRespo
             if message is RESYNC:
                 await ws.send_json({"event": "resync", "reason": "events may have been missed"})
                 continue
-            await ws.send_json(message)
+            if keep is None or message.get("status") in keep:
+                await ws.send_json(message)
     finally:
         reader.cancel()
         gauge.dec()
@@ -179,6 +200,7 @@ async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
         if vehicle_id not in actors:
             raise ApiError(404, "vehicle_not_found", "No vehicle with this id.")
 
+    _status_filter(request)
     hub = request.app[hub_key]
     listener = hub.listen(vehicle_channel(vehicle_id))
     try:
@@ -196,8 +218,9 @@ async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
     async def is_admin(user: AuthenticatedUser) -> None:
         ensure_role(user, "admin")
 
+    _status_filter(request)
     hub = request.app[hub_key]
-    listener = hub.listen_prefix("vehicle:")
+    listener = hub.listen_prefix("vehicle:", capacity=FLEET_FEED_QUEUE)
     try:
         ws, user = await accept_websocket(request, authorize=is_admin)
         if user is not None:

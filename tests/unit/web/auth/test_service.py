@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import attrs
@@ -81,20 +82,46 @@ async def test_the_store_is_asked_once_per_authentication_and_not_after_logout(
     user = await service.authenticate(tokens.access_token)
     asked: list[object] = []
     sessions = service._store.sessions
-    real = sessions.is_family_revoked
+    real = sessions.revoked_families
 
-    async def counting(family_id: object) -> bool:
-        asked.append(family_id)
-        return await real(family_id)  # type: ignore[arg-type]
+    async def counting(family_ids: Any) -> set[Any]:
+        asked.append(list(family_ids))
+        return await real(family_ids)
 
-    sessions.is_family_revoked = counting  # type: ignore[method-assign]
+    sessions.revoked_families = counting  # type: ignore[method-assign]
     await service.authenticate(tokens.access_token)
-    assert asked == [user.session_id]
+    assert asked == [[user.session_id]]
 
     await service.logout(user, CLIENT)
     with pytest.raises(ApiError):
         await service.authenticate(tokens.access_token)
     assert len(asked) == 1
+
+
+async def test_concurrent_authentications_share_one_revocation_lookup(
+    service: AuthService,
+) -> None:
+    first = await service.login("alice", "alice-pw-1", CLIENT)
+    second = await service.login("alice", "alice-pw-1", CLIENT)
+    asked: list[list[Any]] = []
+    sessions = service._store.sessions
+    real = sessions.revoked_families
+
+    async def counting(family_ids: Any) -> set[Any]:
+        asked.append(sorted(family_ids))
+        return await real(family_ids)
+
+    sessions.revoked_families = counting  # type: ignore[method-assign]
+    tokens = [first.access_token, second.access_token] * 5
+    users = await asyncio.gather(*(service.authenticate(t) for t in tokens))
+    assert len(asked) == 1
+    assert asked[0] == sorted({u.session_id for u in users})
+    victim = users[0]
+    await service.logout(victim, CLIENT)
+    results = await asyncio.gather(
+        *(service.authenticate(t) for t in tokens), return_exceptions=True
+    )
+    assert [isinstance(r, ApiError) for r in results] == [True, False] * 5
 
 
 @pytest.mark.parametrize(
