@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
-from attrs import define, field
+from attrs import define
 
 from db.events import BusUnavailable, Event
 from db.repositories import Store, StoreUnavailable, WriteBatch
@@ -30,7 +30,8 @@ class WriterStopped(Exception):
 class _Pending:
     batch: WriteBatch
     events: Sequence[Event]
-    done: asyncio.Future[None] = field(factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] | None = None
+    failed: bool = False
 
 
 def _merge(items: Sequence[_Pending]) -> WriteBatch:
@@ -86,7 +87,7 @@ class BatchWriter:
     def withdraw(self, done: asyncio.Future[None]) -> bool:
         """Takes a submission back if it is still queued; False once it is being written."""
         for item in self._queue:
-            if item.done is done:
+            if item.done is not None and item.done is done:
                 self._queue.remove(item)
                 self._queued_rows -= max(len(item.batch), 1)
                 done.cancel()
@@ -95,15 +96,23 @@ class BatchWriter:
 
     def submit(self, batch: WriteBatch, events: Sequence[Event] = ()) -> asyncio.Future[None]:
         """Queues rows; the future resolves once they are committed (events follow)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Pending(batch, events, done))
+        return done
+
+    def post(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
+        """Queues rows nobody waits for; a refused row is logged by the writer."""
+        self._enqueue(_Pending(batch, events))
+
+    def _enqueue(self, pending: _Pending) -> None:
         if self._stopping:
             raise WriterStopped("the batch writer is stopping")
-        pending = _Pending(batch, events)
+        batch = pending.batch
         self._queue.append(pending)
         self._queued_rows += max(len(batch), 1)
         if self._queued_rows >= self._max_queued_rows:
             self._room.clear()
         self._wakeup.set()
-        return pending.done
 
     async def write(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
         """Waits for room in the queue, then for the commit."""
@@ -156,7 +165,7 @@ class BatchWriter:
             await self._commit_one_by_one(items)
         if self._on_batch is not None:
             self._on_batch(len(batch))
-        events = [event for item in items if item.done.exception() is None for event in item.events]
+        events = [event for item in items if not item.failed for event in item.events]
         if events:
             try:
                 await self._publish(events)
@@ -198,7 +207,8 @@ class BatchWriter:
     @staticmethod
     def _settle(items: Sequence[_Pending], error: BaseException | None) -> None:
         for item in items:
-            if item.done.done():
+            item.failed = error is not None
+            if item.done is None or item.done.done():
                 continue
             if error is None:
                 item.done.set_result(None)

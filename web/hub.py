@@ -11,6 +11,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import structlog
 
@@ -19,7 +20,8 @@ from db.events import EventBus
 log = structlog.get_logger(__name__)
 
 RESYNC: dict[str, Any] = {"event": "__resync__"}
-HUB_PATTERNS = ("response:*", "vehicle:*")
+HUB_PATTERNS = ("response:*",)
+EVERYTHING = "*"
 
 
 class Listener:
@@ -61,8 +63,10 @@ class EventHub:
         self._patterns = tuple(patterns)
         self._client_queue_size = client_queue_size
         self._backoff_s = backoff_s
-        self._listeners: defaultdict[str, set[Listener]] = defaultdict(set)
-        self._prefix_listeners: defaultdict[str, set[Listener]] = defaultdict(set)
+        self._by_channel: defaultdict[str, set[Listener]] = defaultdict(set)
+        self._by_vehicle: defaultdict[str, set[Listener]] = defaultdict(set)
+        self._everywhere: defaultdict[str, set[Listener]] = defaultdict(set)
+        self._registries = (self._by_channel, self._by_vehicle, self._everywhere)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -81,18 +85,24 @@ class EventHub:
             log.error("event_hub_stop_timed_out", timeout_s=timeout_s)
 
     def listen(self, channel: str) -> Listener:
-        listener = Listener(channel, self._client_queue_size)
-        self._listeners[channel].add(listener)
-        return listener
+        """Events of one channel, e.g. `response:{command_id}`."""
+        return self._register(self._by_channel, channel, self._client_queue_size)
 
-    def listen_prefix(self, prefix: str, capacity: int | None = None) -> Listener:
-        """Events of every channel that starts with `prefix`, e.g. `vehicle:`."""
-        listener = Listener(prefix, capacity or self._client_queue_size)
-        self._prefix_listeners[prefix].add(listener)
+    def listen_vehicle(self, vehicle_id: UUID) -> Listener:
+        """Events of every command of one vehicle (they carry `vehicle_id`)."""
+        return self._register(self._by_vehicle, str(vehicle_id), self._client_queue_size)
+
+    def listen_everything(self, capacity: int | None = None) -> Listener:
+        return self._register(self._everywhere, EVERYTHING, capacity or self._client_queue_size)
+
+    @staticmethod
+    def _register(registry: defaultdict[str, set[Listener]], key: str, capacity: int) -> Listener:
+        listener = Listener(key, capacity)
+        registry[key].add(listener)
         return listener
 
     def forget(self, listener: Listener) -> None:
-        for registry in (self._listeners, self._prefix_listeners):
+        for registry in self._registries:
             listeners = registry.get(listener.channel)
             if listeners is not None and listener in listeners:
                 listeners.discard(listener)
@@ -101,25 +111,23 @@ class EventHub:
 
     @property
     def listener_count(self) -> int:
-        return sum(
-            len(listeners)
-            for registry in (self._listeners, self._prefix_listeners)
-            for listeners in registry.values()
-        )
+        return sum(len(ls) for registry in self._registries for ls in registry.values())
 
     def _resync_everyone(self) -> None:
-        for registry in (self._listeners, self._prefix_listeners):
+        for registry in self._registries:
             for listeners in registry.values():
                 for listener in listeners:
                     listener.offer(RESYNC)
 
     def _dispatch(self, channel: str, message: dict[str, Any]) -> None:
-        for listener in tuple(self._listeners.get(channel, ())):
+        for listener in tuple(self._by_channel.get(channel, ())):
             listener.offer(message)
-        for prefix, listeners in tuple(self._prefix_listeners.items()):
-            if channel.startswith(prefix):
-                for listener in tuple(listeners):
-                    listener.offer(message)
+        vehicle_id = message.get("vehicle_id")
+        if vehicle_id is not None:
+            for listener in tuple(self._by_vehicle.get(vehicle_id, ())):
+                listener.offer(message)
+        for listener in tuple(self._everywhere.get(EVERYTHING, ())):
+            listener.offer(message)
 
     async def _supervise(self) -> None:
         failures = 0

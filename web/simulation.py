@@ -89,12 +89,19 @@ async def recover_unfinished(app: web.Application) -> None:
             except SovdError as exc:
                 reason = f"not resumed after restart: {exc}"
         now = datetime.now(UTC)
-        writer.submit(
+        writer.post(
             WriteBatch(status_changes=[StatusChange(command.command_id, "failed", reason, now)]),
             [
                 (
                     response_channel(command.command_id),
-                    status_message(command.command_id, "failed", now, reason),
+                    status_message(
+                        command.command_id,
+                        command.vehicle_id,
+                        "failed",
+                        now,
+                        reason,
+                        command.command_name,
+                    ),
                 )
             ],
         )

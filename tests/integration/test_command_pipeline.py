@@ -183,7 +183,12 @@ async def test_events_reach_a_plain_redis_subscriber(
     finally:
         await pubsub.aclose()
         await listener.aclose()
-    assert [e["event"] for e in events] == ["status", "response", "status"]
-    assert events[0]["status"] == "in_progress"
-    assert events[1]["sequence_number"] == 1 and events[1]["is_final"] is True
-    assert events[2]["completed_at"] is not None
+    assert [(e["event"], e.get("status")) for e in events] == [
+        ("status", "pending"),
+        ("status", "in_progress"),
+        ("response", None),
+        ("status", "completed"),
+    ]
+    assert {e["vehicle_id"] for e in events} == {str(vehicles(client)[2].vehicle_id)}
+    assert events[2]["sequence_number"] == 1 and events[2]["is_final"] is True
+    assert events[3]["completed_at"] is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -33,6 +34,29 @@ async def test_events_reach_every_listener_of_their_channel(hub: EventHub, bus: 
     hub.forget(first)
     hub.forget(second)
     hub.forget(other)
+    assert hub.listener_count == 0
+
+
+async def test_vehicle_and_fleet_listeners_see_every_command_of_theirs(
+    hub: EventHub, bus: EventBus
+) -> None:
+    car, van = uuid.uuid4(), uuid.uuid4()
+    car_feed, fleet_feed = hub.listen_vehicle(car), hub.listen_everything()
+    await bus.publish_many(
+        [
+            ("response:a", {"vehicle_id": str(car), "n": 1}),
+            ("response:b", {"vehicle_id": str(van), "n": 2}),
+            ("response:c", {"vehicle_id": str(car), "n": 3}),
+        ]
+    )
+    assert [await asyncio.wait_for(car_feed.next(), 5) for _ in range(2)] == [
+        {"vehicle_id": str(car), "n": 1},
+        {"vehicle_id": str(car), "n": 3},
+    ]
+    fleet = [await asyncio.wait_for(fleet_feed.next(), 5) for _ in range(3)]
+    assert [m["n"] for m in fleet] == [1, 2, 3]
+    hub.forget(car_feed)
+    hub.forget(fleet_feed)
     assert hub.listener_count == 0
 
 

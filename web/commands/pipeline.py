@@ -5,8 +5,6 @@ rows are committed, so a subscriber never hears of a result the store does not h
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,7 +15,7 @@ from actors.sink import TerminalStatus
 from db.events import Event
 from db.repositories import StatusChange, WriteBatch
 from db.writer import BatchWriter
-from sovd.records import AuditEntry, Command, CommandStatus, Response
+from sovd.records import AuditEntry, Command, CommandStatus, Response, new_id
 from web.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -31,14 +29,11 @@ def response_channel(command_id: UUID) -> str:
     return f"response:{command_id}"
 
 
-def vehicle_channel(vehicle_id: UUID) -> str:
-    return f"vehicle:{vehicle_id}"
-
-
-def response_message(response: Response) -> dict[str, Any]:
+def response_message(response: Response, vehicle_id: UUID) -> dict[str, Any]:
     return {
         "event": "response",
         "command_id": str(response.command_id),
+        "vehicle_id": str(vehicle_id),
         "response_id": str(response.response_id),
         "response_payload": response.response_payload,
         "sequence_number": response.sequence_number,
@@ -48,39 +43,27 @@ def response_message(response: Response) -> dict[str, Any]:
 
 def status_message(
     command_id: UUID,
+    vehicle_id: UUID,
     status: CommandStatus,
     completed_at: datetime | None,
     error_message: str | None = None,
+    command_name: str | None = None,
 ) -> dict[str, Any]:
-    """`status` for progress and success, `error` for failed and timed-out commands."""
+    """`status` for progress and success, `error` for failed and timed-out commands.
+
+    Beside the reference app's fields, `vehicle_id` and `command_name` let one channel feed
+    the command's stream, its vehicle's feed and the fleet feed."""
     message: dict[str, Any] = {
         "event": "error" if status in ("failed", "timed_out") else "status",
         "command_id": str(command_id),
+        "vehicle_id": str(vehicle_id),
+        "command_name": command_name,
         "status": status,
         "completed_at": iso(completed_at),
     }
     if message["event"] == "error":
         message["error_message"] = error_message
     return message
-
-
-def vehicle_message(
-    command_id: UUID,
-    vehicle_id: UUID,
-    command_name: str,
-    status: CommandStatus,
-    at: datetime,
-    error_message: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "event": "command",
-        "command_id": str(command_id),
-        "vehicle_id": str(vehicle_id),
-        "command_name": command_name,
-        "status": status,
-        "at": iso(at),
-        "error_message": error_message,
-    }
 
 
 def command_audit(
@@ -95,7 +78,7 @@ def command_audit(
     user_agent: str | None = None,
 ) -> AuditEntry:
     return AuditEntry(
-        log_id=uuid.uuid4(),
+        log_id=new_id(),
         action=action,
         entity_type="command",
         timestamp=at,
@@ -123,18 +106,17 @@ class CommandPipeline:
 
     async def _write(self, batch: WriteBatch, events: list[Event]) -> None:
         await self._writer.has_room()
-        self._writer.submit(batch, events).add_done_callback(_log_lost_write)
+        self._writer.post(batch, events)
 
     async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
         name, _ = self._tracked.get(command_id, ("", None))
         await self._write(
             WriteBatch(status_changes=[StatusChange(command_id, "in_progress")]),
             [
-                (response_channel(command_id), status_message(command_id, "in_progress", None)),
                 (
-                    vehicle_channel(vehicle_id),
-                    vehicle_message(command_id, vehicle_id, name, "in_progress", at),
-                ),
+                    response_channel(command_id),
+                    status_message(command_id, vehicle_id, "in_progress", None, command_name=name),
+                )
             ],
         )
 
@@ -147,10 +129,10 @@ class CommandPipeline:
         is_final: bool,
         at: datetime,
     ) -> None:
-        response = Response(uuid.uuid4(), command_id, payload, sequence_number, is_final, at)
+        response = Response(new_id(), command_id, payload, sequence_number, is_final, at)
         await self._write(
             WriteBatch(responses=[response]),
-            [(response_channel(command_id), response_message(response))],
+            [(response_channel(command_id), response_message(response, vehicle_id))],
         )
 
     async def command_finished(
@@ -178,21 +160,9 @@ class CommandPipeline:
             [
                 (
                     response_channel(command_id),
-                    status_message(command_id, status, at, error_message),
-                ),
-                (
-                    vehicle_channel(vehicle_id),
-                    vehicle_message(command_id, vehicle_id, name, status, at, error_message),
-                ),
+                    status_message(command_id, vehicle_id, status, at, error_message, name),
+                )
             ],
         )
         self._metrics.commands.labels(status, name).inc()
         log.debug("command_recorded", command_id=str(command_id), status=status)
-
-
-def _log_lost_write(done: asyncio.Future[None]) -> None:
-    if done.cancelled():
-        return
-    error = done.exception()
-    if error is not None:
-        log.error("command_write_failed", error=str(error))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,15 +18,13 @@ from db.events import Event
 from db.repositories import StatusChange, Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.errors import SovdError, VehicleBusy
-from sovd.records import Command
+from sovd.records import Command, new_id
 from web.auth.service import AuthenticatedUser, ClientInfo
 from web.commands.pipeline import (
     CommandPipeline,
     command_audit,
     response_channel,
     status_message,
-    vehicle_channel,
-    vehicle_message,
 )
 from web.problems import ApiError, FieldProblem
 
@@ -101,7 +98,7 @@ class CommandService:
 
         now = self._clock()
         command = Command(
-            command_id=uuid.uuid4(),
+            command_id=new_id(),
             user_id=user.user_id,
             vehicle_id=request.vehicle_id,
             command_name=request.command_name,
@@ -120,9 +117,13 @@ class CommandService:
             user_agent=client.user_agent,
         )
         submitted_event = (
-            vehicle_channel(command.vehicle_id),
-            vehicle_message(
-                command.command_id, command.vehicle_id, command.command_name, "pending", now
+            response_channel(command.command_id),
+            status_message(
+                command.command_id,
+                command.vehicle_id,
+                "pending",
+                None,
+                command_name=command.command_name,
             ),
         )
         if idempotency_key is None:
@@ -134,7 +135,7 @@ class CommandService:
             )
             if held is not None:
                 return await self._replay(held.command_id, held.request_hash, request)
-            self._writer.submit(WriteBatch(audit=[audit]), [submitted_event])
+            self._writer.post(WriteBatch(audit=[audit]), [submitted_event])
 
         self._pipeline.track(command)
         try:
@@ -182,12 +183,19 @@ class CommandService:
         if self._writer.stopping:
             log.warning("command_left_pending", command_id=str(command.command_id))
             return
-        self._writer.submit(
+        self._writer.post(
             WriteBatch(status_changes=[StatusChange(command.command_id, "failed", message, now)]),
             [
                 (
                     response_channel(command.command_id),
-                    status_message(command.command_id, "failed", now, message),
+                    status_message(
+                        command.command_id,
+                        command.vehicle_id,
+                        "failed",
+                        now,
+                        message,
+                        command.command_name,
+                    ),
                 )
             ],
         )

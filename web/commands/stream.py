@@ -21,7 +21,6 @@ from web.commands.pipeline import (
     response_channel,
     response_message,
     status_message,
-    vehicle_channel,
 )
 from web.hub import RESYNC, Listener
 from web.problems import ApiError, FieldProblem
@@ -85,12 +84,17 @@ class CommandStream:
         assert command is not None
         for response in await self.store.responses.list_for_command(self.command_id):
             if response.sequence_number > self.last_sequence:
-                await self.ws.send_json(response_message(response))
+                await self.ws.send_json(response_message(response, command.vehicle_id))
                 self.last_sequence = response.sequence_number
         if command.status in TERMINAL_STATUSES:
             await self.ws.send_json(
                 status_message(
-                    command.command_id, command.status, command.completed_at, command.error_message
+                    command.command_id,
+                    command.vehicle_id,
+                    command.status,
+                    command.completed_at,
+                    command.error_message,
+                    command.command_name,
                 )
             )
             return True
@@ -202,7 +206,7 @@ async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
 
     _status_filter(request)
     hub = request.app[hub_key]
-    listener = hub.listen(vehicle_channel(vehicle_id))
+    listener = hub.listen_vehicle(vehicle_id)
     try:
         ws, user = await accept_websocket(request, authorize=vehicle_exists)
         if user is not None:
@@ -220,7 +224,7 @@ async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
 
     _status_filter(request)
     hub = request.app[hub_key]
-    listener = hub.listen_prefix("vehicle:", capacity=FLEET_FEED_QUEUE)
+    listener = hub.listen_everything(capacity=FLEET_FEED_QUEUE)
     try:
         ws, user = await accept_websocket(request, authorize=is_admin)
         if user is not None:
