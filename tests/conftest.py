@@ -118,11 +118,18 @@ TEST_SECRET = "test-secret-" + "x" * 40
 
 @pytest.fixture
 def config() -> Config:
-    """The test configuration: tiny latency, a fixed secret, quiet logs."""
+    """The test configuration: tiny latency, a fixed secret, cheap password hashing (argon2
+    at production cost takes 64 MiB and ~0.1 s per hash; tests need neither)."""
     base = load_config(environ={})
     return attrs.evolve(
         base,
-        auth=attrs.evolve(base.auth, jwt_secret=TEST_SECRET),
+        auth=attrs.evolve(
+            base.auth,
+            jwt_secret=TEST_SECRET,
+            password_time_cost=1,
+            password_memory_kib=8,
+            password_parallelism=1,
+        ),
         simulation=attrs.evolve(base.simulation, latency_ms=(1, 3), time_scale=0.01),
     )
 

@@ -25,14 +25,6 @@ MakeClient = Callable[..., Awaitable[Client]]
 GENERATED = re.compile(r"created user 'admin' with password: (\S+)")
 
 
-@pytest.fixture
-def config(config: Config) -> Config:
-    auth = attrs.evolve(
-        config.auth, password_time_cost=1, password_memory_kib=8, password_parallelism=1
-    )
-    return attrs.evolve(config, auth=auth)
-
-
 async def login_status(client: Client, username: str, password: str) -> int:
     response = await client.post(
         "/api/v1/auth/login", json={"username": username, "password": password}

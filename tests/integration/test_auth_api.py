@@ -18,47 +18,19 @@ from jose import jwt
 
 from db.events import InProcessBus
 from db.repositories import Store
+from tests.support.api import PASSWORDS, bearer, seed_users
 from web.app import create_app
 from web.auth import current_user, ensure_visible, owner_filter, require_role
-from web.auth.accounts import create_user
-from web.auth.passwords import PasswordHasher
 from web.config import Config
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
-PASSWORDS = {
-    "alice": "alice-password-1",
-    "bob": "bob-password-22",
-    "vera": "vera-password-333",
-    "root": "root-password-4444",
-}
-ROLES = {"alice": "engineer", "bob": "engineer", "vera": "viewer", "root": "admin"}
 OTHER_SECRET = "not-the-server-secret-" + "q" * 40
 
 
 @pytest.fixture
-def config(config: Config) -> Config:
-    auth = attrs.evolve(
-        config.auth, password_time_cost=1, password_memory_kib=8, password_parallelism=1
-    )
-    return attrs.evolve(config, auth=auth)
-
-
-@pytest.fixture
 async def users(store: Store, config: Config) -> dict[str, UUID]:
-    hasher = PasswordHasher.from_config(config.auth)
-    ids = {}
-    for name, password in PASSWORDS.items():
-        user = await create_user(
-            store,
-            hasher,
-            username=name,
-            password=password,
-            role=ROLES[name],  # type: ignore[arg-type]
-            email=f"{name}@example.test",
-        )
-        ids[name] = user.user_id
-    return ids
+    return await seed_users(store, config)
 
 
 @pytest.fixture
@@ -73,10 +45,6 @@ async def login(client: Client, name: str) -> dict[str, Any]:
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def me_status(client: Client, token: str) -> int:

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import attrs
 import pytest
 import structlog
 from aiohttp import web
@@ -21,14 +20,6 @@ from web.config import Config
 Client = TestClient[web.Request, web.Application]
 PASSWORD = "S3cret-Passw0rd-for-log-test"
 WRONG_PASSWORD = "Wr0ng-Passw0rd-for-log-test"
-
-
-@pytest.fixture
-def config(config: Config) -> Config:
-    auth = attrs.evolve(
-        config.auth, password_time_cost=1, password_memory_kib=8, password_parallelism=1
-    )
-    return attrs.evolve(config, auth=auth)
 
 
 @pytest.fixture

@@ -25,11 +25,8 @@ PASSWORD = "ws-password-123"
 
 @pytest.fixture
 def config(config: Config) -> Config:
-    auth = attrs.evolve(
-        config.auth, password_time_cost=1, password_memory_kib=8, password_parallelism=1
-    )
     server = attrs.evolve(config.server, cors_origins=("https://dashboard.example",))
-    return attrs.evolve(config, auth=auth, server=server)
+    return attrs.evolve(config, server=server)
 
 
 @pytest.fixture

@@ -20,16 +20,11 @@ from db.postgres import PostgresStore
 from db.redis_bus import RedisBus
 from db.repositories import Store
 from sovd.fleet import VehicleIdentity
-from tests.support.api import Client, bearer, seed_users, token_for, with_cheap_hashing
+from tests.support.api import Client, bearer, seed_users, token_for
 from web.config import Config
 from web.typedefs import actors_key
 
 MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def config(config: Config) -> Config:
-    return with_cheap_hashing(config)
 
 
 @pytest.fixture(

@@ -19,17 +19,12 @@ from db.memory import MemoryStore
 from db.postgres import PostgresStore, create_pool
 from db.repositories import CommandFilter, Store
 from sovd.records import Command
-from tests.support.api import Client, bearer, seed_users, token_for, with_cheap_hashing
+from tests.support.api import Client, bearer, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
 from web.typedefs import actors_key
 
 MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def config(config: Config) -> Config:
-    return with_cheap_hashing(config)
 
 
 @pytest.fixture(params=["embedded", pytest.param("postgresql", marks=pytest.mark.integration)])

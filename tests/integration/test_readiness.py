@@ -68,31 +68,18 @@ async def wait_for_status(client: Client, status: int, within_s: float = 10.0) -
         await asyncio.sleep(0.1)
 
 
-async def test_readiness_follows_postgresql(
-    proxied: tuple[Client, CuttableProxy, CuttableProxy],
+@pytest.mark.parametrize(("down", "up"), [("store", "bus"), ("bus", "store")])
+async def test_readiness_follows_each_service(
+    proxied: tuple[Client, CuttableProxy, CuttableProxy], down: str, up: str
 ) -> None:
-    client, pg_proxy, _ = proxied
+    client, pg_proxy, redis_proxy = proxied
+    proxy = pg_proxy if down == "store" else redis_proxy
     await wait_for_status(client, 200)
-    await pg_proxy.cut()
+    await proxy.cut()
     body = await wait_for_status(client, 503)
     checks = body["checks"]
     assert isinstance(checks, dict)
-    assert checks["store"]["status"] != "ok"
-    assert checks["bus"]["status"] == "ok"
-    await pg_proxy.restore()
-    await wait_for_status(client, 200)
-
-
-async def test_readiness_follows_redis(
-    proxied: tuple[Client, CuttableProxy, CuttableProxy],
-) -> None:
-    client, _, redis_proxy = proxied
-    await wait_for_status(client, 200)
-    await redis_proxy.cut()
-    body = await wait_for_status(client, 503)
-    checks = body["checks"]
-    assert isinstance(checks, dict)
-    assert checks["bus"]["status"] != "ok"
-    assert checks["store"]["status"] == "ok"
-    await redis_proxy.restore()
+    assert checks[down]["status"] != "ok"
+    assert checks[up]["status"] == "ok"
+    await proxy.restore()
     await wait_for_status(client, 200)

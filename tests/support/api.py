@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import attrs
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -23,14 +22,6 @@ PASSWORDS = {
     "root": "root-password-4444",
 }
 ROLES = {"alice": "engineer", "bob": "engineer", "vera": "viewer", "root": "admin"}
-
-
-def with_cheap_hashing(config: Config) -> Config:
-    """Production argon2 costs 64 MiB and ~0.1 s per hash; tests need neither."""
-    auth = attrs.evolve(
-        config.auth, password_time_cost=1, password_memory_kib=8, password_parallelism=1
-    )
-    return attrs.evolve(config, auth=auth)
 
 
 async def seed_users(store: Store, config: Config) -> dict[str, UUID]:
