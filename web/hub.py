@@ -40,12 +40,16 @@ class Listener:
 
     async def next(self) -> dict[str, Any] | None:
         """The next message, or None once this listener has overflowed."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         getter = asyncio.ensure_future(self.queue.get())
         dropped = asyncio.ensure_future(self.overflowed.wait())
-        done, pending = await asyncio.wait({getter, dropped}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        if getter in done:
+        try:
+            await asyncio.wait({getter, dropped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            getter.cancel()
+            dropped.cancel()
+        if getter.done() and not getter.cancelled():
             return getter.result()
         return None
 

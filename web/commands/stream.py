@@ -44,11 +44,14 @@ def _parse_id(request: web.Request, name: str, what: str) -> UUID:
 async def _next_or_closed(listener: Listener, reader: asyncio.Task[None]) -> dict[str, Any] | None:
     """The next hub message; None when the client left or fell behind."""
     getter = asyncio.ensure_future(listener.next())
-    done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-    if getter not in done:
-        getter.cancel()
-        return None
-    return getter.result()
+    try:
+        await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    return None
 
 
 async def _close(
