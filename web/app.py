@@ -27,6 +27,7 @@ from web.middlewares import (
     metrics_middleware,
     request_id_middleware,
 )
+from web.openapi import setup_openapi_routes
 from web.simulation import setup_simulation
 from web.typedefs import (
     Lifecycle,
@@ -130,4 +131,5 @@ def create_app(
     setup_simulation(app)
     setup_command_routes(app)
     setup_stream_routes(app)
+    setup_openapi_routes(app)
     return app
