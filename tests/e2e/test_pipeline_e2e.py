@@ -177,3 +177,20 @@ async def test_bad_inputs_create_nothing(session: aiohttp.ClientSession) -> None
         assert response.content_type == "application/problem+json"
     after = (await (await session.get("/api/v1/commands?limit=1")).json())["total"]
     assert after == before
+
+
+async def test_open_streams_are_closed_with_1001_when_the_server_stops() -> None:
+    server = await ServerProcess(
+        env={"SOVD_ADMIN_PASSWORD": PASSWORD, "JWT_SECRET": SECRET, "SOVD_LATENCY_MS": "1,2"}
+    ).start()
+    async with aiohttp.ClientSession(base_url=server.url) as http:
+        login = await http.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}
+        )
+        token = (await login.json())["access_token"]
+        async with http.ws_connect("/ws/fleet", params={"token": token}) as feed:
+            stopping = asyncio.create_task(server.stop())
+            message = await asyncio.wait_for(feed.receive(), 10)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert feed.close_code == 1001
+            assert await asyncio.wait_for(stopping, 10) == 0

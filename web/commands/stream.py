@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -62,6 +63,31 @@ async def _close(
     with contextlib.suppress(asyncio.CancelledError):
         await reader
     await ws.close(code=code, message=reason.encode())
+
+
+@contextlib.asynccontextmanager
+async def _open_stream(
+    request: web.Request, ws: web.WebSocketResponse
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Counts the connection, lists it for shutdown and reads from the client meanwhile."""
+    gauge = request.app[metrics_key].websocket_connections
+    open_sockets = request.app[open_websockets_key]
+    gauge.inc()
+    open_sockets.add(ws)
+    reader = asyncio.create_task(_drain_client(ws))
+    try:
+        yield reader
+    finally:
+        reader.cancel()
+        open_sockets.discard(ws)
+        gauge.dec()
+
+
+async def close_websockets(app: web.Application) -> None:
+    """on_shutdown: streams end with 1001 instead of holding the shutdown up."""
+    sockets: set[web.WebSocketResponse] = app[open_websockets_key]
+    for ws in list(sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
 async def _drain_client(ws: web.WebSocketResponse) -> None:
@@ -124,18 +150,12 @@ async def command_stream(request: web.Request) -> web.WebSocketResponse:
 
     hub = request.app[hub_key]
     listener = hub.listen(response_channel(command_id))
-    gauge = request.app[metrics_key].websocket_connections
     try:
         ws, user = await accept_websocket(request, authorize=may_see)
         if user is None:
             return ws
-        gauge.inc()
-        reader = asyncio.create_task(_drain_client(ws))
-        try:
+        async with _open_stream(request, ws) as reader:
             await _stream_command(CommandStream(request, ws, command_id), listener, reader)
-        finally:
-            reader.cancel()
-            gauge.dec()
         return ws
     finally:
         hub.forget(listener)
@@ -178,10 +198,7 @@ def _status_filter(request: web.Request) -> frozenset[str] | None:
 
 async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketResponse) -> None:
     keep = _status_filter(request)
-    gauge = request.app[metrics_key].websocket_connections
-    gauge.inc()
-    reader = asyncio.create_task(_drain_client(ws))
-    try:
+    async with _open_stream(request, ws) as reader:
         while True:
             message = await _next_or_closed(listener, reader)
             if message is None:
@@ -193,9 +210,6 @@ async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketRespo
                 continue
             if keep is None or message.get("status") in keep:
                 await ws.send_json(message)
-    finally:
-        reader.cancel()
-        gauge.dec()
 
 
 async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
@@ -237,7 +251,12 @@ async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
         hub.forget(listener)
 
 
+open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_websockets")
+
+
 def setup_stream_routes(app: web.Application) -> None:
+    app[open_websockets_key] = set()
+    app.on_shutdown.append(close_websockets)
     app.router.add_get("/ws/responses/{command_id}", command_stream)
     app.router.add_get("/ws/vehicles/{vehicle_id}", vehicle_feed)
     app.router.add_get("/ws/fleet", fleet_feed)
