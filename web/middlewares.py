@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sovd.records import new_id
 from web.problems import Problem, problem_for, problem_from_http, render_problem
 from web.typedefs import metrics_key
 
@@ -27,7 +27,7 @@ def request_id_of(request: web.Request) -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     sent = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = sent if ACCEPTABLE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+    request_id = sent if ACCEPTABLE_REQUEST_ID.match(sent) else new_id().hex
     request[request_id_key] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import attrs
+import orjson
 from aiohttp import web
 
 from db.repositories import CommandFilter
@@ -21,6 +22,10 @@ from web.typedefs import actors_key, command_service_key, store_key
 
 MAX_PAGE = 500
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def dumps_json(document: Any) -> str:
+    return orjson.dumps(document).decode()
 
 
 def command_json(command: Command) -> dict[str, Any]:
@@ -104,7 +109,7 @@ async def submit_command(request: web.Request) -> web.Response:
     headers = {"Location": f"/api/v1/commands/{command.command_id}"}
     if accepted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return web.json_response(body, status=202, headers=headers)
+    return web.json_response(body, status=202, headers=headers, dumps=dumps_json)
 
 
 async def _visible_command(request: web.Request) -> Command:
