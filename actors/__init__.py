@@ -5,6 +5,8 @@ from actors.latency import (
     DEFAULT_LATENCY,
     FixedLatency,
     LatencyModel,
+    LogNormalLatency,
+    NormalLatency,
     UniformLatency,
     latency_model,
 )
@@ -18,6 +20,8 @@ __all__ = [
     "CommandSink",
     "FixedLatency",
     "LatencyModel",
+    "LogNormalLatency",
+    "NormalLatency",
     "RecordingSink",
     "TerminalStatus",
     "UniformLatency",

@@ -33,6 +33,7 @@ logger = structlog.get_logger(__name__)
 
 STOPPED_BEFORE_START = "simulator stopped before the command ran"
 STOPPED_WHILE_RUNNING = "simulator stopped before the command completed"
+INTERMITTENT_LOSS = "connection to the vehicle lost: its link is intermittent"
 
 Outcome = tuple[TerminalStatus, str | None]
 _Interruption = Literal["deadline", "stopped"]
@@ -129,6 +130,20 @@ class VehicleActor:
     def in_flight_command_id(self) -> UUID | None:
         return self._in_flight
 
+    @property
+    def mailbox_size(self) -> int:
+        """Commands this vehicle queues before answering busy: its fleet's or the system's."""
+        return self.identity.fleet.mailbox_size or self._runtime.mailbox_size
+
+    @property
+    def command_deadline_s(self) -> float:
+        return self.identity.fleet.command_deadline_s or self._runtime.command_deadline_s
+
+    @property
+    def last_contact_at(self) -> datetime | None:
+        """When the vehicle last answered a command; None before the first one."""
+        return self._state.now if self._state is not None else None
+
     def status(self) -> ActorStatus:
         if self._state is not None:
             sessions = self._state.sessions()
@@ -145,9 +160,9 @@ class VehicleActor:
         mailbox = self._mailbox
         if mailbox is None:
             mailbox = self._activate()
-        elif len(mailbox) >= runtime.mailbox_size:
+        elif len(mailbox) >= self.mailbox_size:
             retry_after = max(1.0, len(mailbox) * self._latency.mean_s)
-            raise VehicleBusy(self.vehicle_id, runtime.mailbox_size, retry_after)
+            raise VehicleBusy(self.vehicle_id, self.mailbox_size, retry_after)
         if self._passivation is not None:
             self.cancel_passivation()
         mailbox.append(envelope)
@@ -246,7 +261,10 @@ class VehicleActor:
     ) -> Outcome:
         runtime = self._runtime
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + runtime.command_deadline_s
+        deadline = loop.time() + self.command_deadline_s
+        reachability = self.identity.connection_status
+        if reachability == "disconnected":
+            return await self._unreachable(deadline)
         state = self._state
         if state is None:
             state = self._state = materialize_state(self.identity, now)
@@ -256,6 +274,10 @@ class VehicleActor:
             if interruption:
                 return self._interrupted(interruption)
             now = runtime.clock()
+        if reachability == "intermittent":
+            connectivity = self.identity.fleet.effective_connectivity
+            if state.rng.random() < connectivity.intermittent_loss:
+                return "failed", INTERMITTENT_LOSS
         steps = run_command(envelope.command, envelope.params, state, now)
         for sequence, step in enumerate(steps, start=1):
             if isinstance(step, Chunk):
@@ -285,6 +307,18 @@ class VehicleActor:
                 return "failed", step.message
         return "failed", f"{envelope.command.name} ended without a final reply"
 
+    async def _unreachable(self, deadline: float) -> Outcome:
+        """A disconnected vehicle: fail at once, or wait for it until the deadline."""
+        vin = self.identity.vin
+        if self.identity.fleet.effective_connectivity.when_disconnected == "fail":
+            return "failed", f"vehicle {vin} is disconnected: the command could not be delivered"
+        if await self._wait(math.inf, deadline) == "stopped":
+            return "timed_out", STOPPED_WHILE_RUNNING
+        return (
+            "timed_out",
+            f"vehicle {vin} stayed disconnected: no reply within {self.command_deadline_s:g} s",
+        )
+
     async def _wait(self, seconds: float, deadline: float) -> _Interruption | None:
         """Simulated time passing; says why it was cut short, if it was."""
         loop = asyncio.get_running_loop()
@@ -307,7 +341,7 @@ class VehicleActor:
     def _interrupted(self, why: _Interruption) -> Outcome:
         if why == "stopped":
             return "timed_out", STOPPED_WHILE_RUNNING
-        return "timed_out", f"no reply within {self._runtime.command_deadline_s:g} s"
+        return "timed_out", f"no reply within {self.command_deadline_s:g} s"
 
     async def _report_finished(
         self,

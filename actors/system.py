@@ -16,7 +16,7 @@ from actors.latency import DEFAULT_LATENCY, LatencyModel, latency_model
 from actors.sink import CommandSink
 from sovd.commands import COMMANDS
 from sovd.errors import DuplicateVehicle, SystemStopping, UnknownVehicle
-from sovd.fleet import FleetSpec, VehicleIdentity, build_identity
+from sovd.fleet import FleetSpec, VehicleIdentity, build_fleet
 from sovd.registry import CommandRegistry, CommandType
 
 logger = structlog.get_logger(__name__)
@@ -62,15 +62,21 @@ class ActorSystem:
         self._order: list[VehicleActor] = []
 
     def add_fleet(
-        self, fleet: FleetSpec, *, latency: LatencyModel | None = None
+        self,
+        fleet: FleetSpec,
+        *,
+        latency: LatencyModel | None = None,
+        identities: list[VehicleIdentity] | None = None,
     ) -> list[VehicleIdentity]:
-        """Spawns the fleet's vehicles (all or none) and returns their identities.
+        """Spawns the fleet's vehicles (all or none) and returns their identities;
+        `identities` saves building them again when the caller has them already.
 
         Latency: `latency` if given, else the fleet's configured range, else the system's.
         """
         if latency is None and fleet.latency is not None:
             latency = latency_model(fleet.latency)
-        identities = [build_identity(fleet, index) for index in range(fleet.count)]
+        if identities is None:
+            identities = build_fleet(fleet)
         self.add_vehicles(identities, latency=latency)
         return identities
 
@@ -90,6 +96,20 @@ class ActorSystem:
             raise DuplicateVehicle(next(v for v in added if v in self._actors))
         self._actors.update(added)
         self._order.extend(actors)
+
+    def remove_fleet(self, name: str) -> int:
+        """Stops routing to the fleet's vehicles and returns how many there were; commands
+        they are running or have queued still finish and are reported."""
+        kept: list[VehicleActor] = []
+        removed = 0
+        for actor in self._order:
+            if actor.identity.fleet.name == name:
+                del self._actors[actor.identity.vehicle_id]
+                removed += 1
+            else:
+                kept.append(actor)
+        self._order = kept
+        return removed
 
     def get(self, vehicle_id: UUID) -> VehicleActor:
         try:
@@ -137,6 +157,10 @@ class ActorSystem:
 
     def actor_status(self, vehicle_id: UUID) -> ActorStatus:
         return self.get(vehicle_id).status()
+
+    def busy_in_fleet(self, name: str) -> int:
+        """The fleet's vehicles with a command running or queued."""
+        return sum(1 for actor in self._runtime.busy if actor.identity.fleet.name == name)
 
     @property
     def active_count(self) -> int:

@@ -14,6 +14,7 @@ from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
+    FleetRecord,
     IdempotencyRecord,
     VehicleFilter,
     WriteBatch,
@@ -104,45 +105,100 @@ class MemorySessions:
         return self._revoked_families.intersection(family_ids)
 
 
+def _same_but_seen(one: Vehicle, other: Vehicle) -> bool:
+    return attrs.evolve(one, last_seen_at=other.last_seen_at) == other
+
+
 class MemoryVehicles:
+    """Vehicles by id, plus sorted views (by VIN, per status and fleet) built on first use
+    after a change, so listing a page of 100,000 vehicles does not scan them all."""
+
     def __init__(self) -> None:
         self._by_id: dict[UUID, Vehicle] = {}
-        self._sorted: list[Vehicle] | None = None
+        self._views: dict[tuple[str | None, str | None], list[Vehicle]] = {}
 
     async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
-        by_vin = {v.vin: v.vehicle_id for v in self._by_id.values()}
+        self._store_all(vehicles, replacing=frozenset())
+        return len(vehicles)
+
+    def replace_fleets(self, fleets: frozenset[str], vehicles: Sequence[Vehicle]) -> None:
+        """The rows of `fleets` become exactly `vehicles`; DuplicateKey changes nothing.
+        As in PostgreSQL, a row that differs in `last_seen_at` only is left as it is."""
+        held = self._by_id
+        vehicles = [
+            kept if kept is not None and _same_but_seen(kept, vehicle) else vehicle
+            for vehicle in vehicles
+            for kept in (held.get(vehicle.vehicle_id),)
+        ]
+        self._store_all(vehicles, replacing=fleets)
+
+    def _store_all(self, vehicles: Sequence[Vehicle], replacing: frozenset[str]) -> None:
+        by_vin = {v.vin: v.vehicle_id for v in self._by_id.values() if v.fleet not in replacing}
         for vehicle in vehicles:
-            owner = by_vin.get(vehicle.vin)
-            if owner is not None and owner != vehicle.vehicle_id:
+            owner = by_vin.setdefault(vehicle.vin, vehicle.vehicle_id)
+            if owner != vehicle.vehicle_id:
                 raise DuplicateKey(f"VIN {vehicle.vin} belongs to vehicle {owner}")
+        if replacing:
+            doomed = [vid for vid, v in self._by_id.items() if v.fleet in replacing]
+            for vehicle_id in doomed:
+                del self._by_id[vehicle_id]
         for vehicle in vehicles:
             self._by_id[vehicle.vehicle_id] = vehicle
-        self._sorted = None
-        return len(vehicles)
+        self._views.clear()
 
     async def get(self, vehicle_id: UUID) -> Vehicle | None:
         return self._by_id.get(vehicle_id)
 
+    def _view(self, status: str | None, fleet: str | None) -> list[Vehicle]:
+        view = self._views.get((status, fleet))
+        if view is None:
+            everything = self._views.get((None, None))
+            if everything is None:
+                everything = sorted(self._by_id.values(), key=lambda v: v.vin)
+                self._views[(None, None)] = everything
+            view = [
+                v
+                for v in everything
+                if (status is None or v.connection_status == status)
+                and (fleet is None or v.fleet == fleet)
+            ]
+            self._views[(status, fleet)] = view
+        return view
+
     async def list(self, query: VehicleFilter) -> Page[Vehicle]:
-        if self._sorted is None:
-            self._sorted = sorted(self._by_id.values(), key=lambda v: v.vin)
-        search = query.search.upper() if query.search else None
-
-        def keep(v: Vehicle) -> bool:
-            return (
-                (query.status is None or v.connection_status == query.status)
-                and (search is None or search in v.vin)
-                and (query.fleet is None or v.fleet == query.fleet)
-            )
-
-        return _page(self._sorted, keep, query.limit, query.offset)
+        view = self._view(query.status, query.fleet)
+        if query.search:
+            search = query.search.upper()
+            view = [v for v in view if search in v.vin]
+        return Page(items=view[query.offset : query.offset + query.limit], total=len(view))
 
     async def delete_fleet(self, fleet: str) -> int:
         doomed = [vid for vid, v in self._by_id.items() if v.fleet == fleet]
         for vid in doomed:
             del self._by_id[vid]
-        self._sorted = None
+        self._views.clear()
         return len(doomed)
+
+
+class MemoryFleets:
+    def __init__(self, vehicles: MemoryVehicles) -> None:
+        self._vehicles = vehicles
+        self._by_name: dict[str, FleetRecord] = {}
+
+    async def save(self, fleets: Sequence[FleetRecord], vehicles: Sequence[Vehicle]) -> None:
+        self._vehicles.replace_fleets(frozenset(f.name for f in fleets), vehicles)
+        for fleet in fleets:
+            held = self._by_name.get(fleet.name)
+            if held is not None:
+                fleet = attrs.evolve(fleet, created_at=held.created_at)
+            self._by_name[fleet.name] = fleet
+
+    async def list(self) -> builtins.list[FleetRecord]:
+        return sorted(self._by_name.values(), key=lambda f: (f.created_at, f.name))
+
+    async def delete(self, name: str) -> int:
+        self._by_name.pop(name, None)
+        return await self._vehicles.delete_fleet(name)
 
 
 class MemoryCommands:
@@ -251,6 +307,7 @@ class MemoryStore:
         self.users = MemoryUsers()
         self.sessions = MemorySessions()
         self.vehicles = MemoryVehicles()
+        self.fleets = MemoryFleets(self.vehicles)
         self.commands = MemoryCommands()
         self.responses = MemoryResponses()
         self.audit = MemoryAudit()

@@ -17,6 +17,7 @@ from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
+    FleetRecord,
     IdempotencyRecord,
     StatusChange,
     StoreUnavailable,
@@ -242,10 +243,40 @@ ON CONFLICT (vehicle_id) DO UPDATE SET
 """
 
 
+TotalKey = tuple[str | None, str | None, str | None]
+
+
+class _RecentTotals:
+    """`count(*)` answers per filter, kept for `TTL_S`: counting 100,000 rows for every page
+    of a busy list costs more than the page itself. Writes through this store clear them;
+    another process's writes show in X-Total-Count within `TTL_S`."""
+
+    TTL_S = 1.0
+    MAX_KEYS = 256
+
+    def __init__(self) -> None:
+        self._held: dict[TotalKey, tuple[float, int]] = {}
+
+    def get(self, key: TotalKey) -> int | None:
+        held = self._held.get(key)
+        if held is None or held[0] < asyncio.get_running_loop().time():
+            return None
+        return held[1]
+
+    def put(self, key: TotalKey, total: int) -> None:
+        if len(self._held) >= self.MAX_KEYS:
+            self._held.clear()
+        self._held[key] = (asyncio.get_running_loop().time() + self.TTL_S, total)
+
+    def clear(self) -> None:
+        self._held.clear()
+
+
 @translate_errors
 class PgVehicles:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self.totals = _RecentTotals()
 
     async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
         """Bulk insert-or-update through COPY into a staging table, one transaction."""
@@ -267,6 +298,7 @@ class PgVehicles:
             await conn.execute(CREATE_VEHICLE_STAGING)
             await conn.copy_records_to_table("vehicles_incoming", records=records)
             await conn.execute(MERGE_VEHICLE_STAGING)
+        self.totals.clear()
         return len(records)
 
     async def get(self, vehicle_id: UUID) -> Vehicle | None:
@@ -282,18 +314,127 @@ class PgVehicles:
         if query.search:
             where.add("vin LIKE {}", f"%{_escape_like(query.search.upper())}%")
         filters = where.sql()
+        key = (query.status, query.fleet, query.search)
         async with self._pool.acquire() as conn:
-            total = await conn.fetchval(f"SELECT count(*) FROM vehicles {filters}", *where.args)
-            limit, offset = where.next_param(query.limit), where.next_param(query.offset)
+            total = self.totals.get(key)
+            if total is None:
+                count = f"SELECT count(*) FROM vehicles {filters}"
+                total = int(await conn.fetchval(count, *where.args))
+                self.totals.put(key, total)
+            limit = where.next_param(query.limit)
+            if query.offset:
+                # Skips along the VIN index alone (index-only), then reads just the page.
+                offset = where.next_param(query.offset)
+                first_vin = (
+                    f"(SELECT vin FROM vehicles {filters} ORDER BY vin OFFSET {offset} LIMIT 1)"
+                )
+                filters = f"{filters} AND" if filters else "WHERE"
+                filters += f" vin >= {first_vin}"
             rows = await conn.fetch(
-                f"SELECT {VEHICLE_COLUMNS} FROM vehicles {filters} "
-                f"ORDER BY vin LIMIT {limit} OFFSET {offset}",
+                f"SELECT {VEHICLE_COLUMNS} FROM vehicles {filters} ORDER BY vin LIMIT {limit}",
                 *where.args,
             )
-        return Page(items=[Vehicle(**dict(r)) for r in rows], total=int(total))
+        return Page(items=[Vehicle(*r) for r in rows], total=total)  # columns in field order
 
     async def delete_fleet(self, fleet: str) -> int:
-        return _affected(await self._pool.execute("DELETE FROM vehicles WHERE fleet = $1", fleet))
+        deleted = await self._pool.execute("DELETE FROM vehicles WHERE fleet = $1", fleet)
+        self.totals.clear()
+        return _affected(deleted)
+
+
+def _vehicle_rows(vehicles: Sequence[Vehicle]) -> list[tuple[Any, ...]]:
+    encoded: dict[int, str] = {}  # fleets share one metadata dict: encode it once
+    rows = []
+    for v in vehicles:
+        metadata = encoded.get(id(v.metadata))
+        if metadata is None:
+            metadata = encoded[id(v.metadata)] = orjson.dumps(v.metadata).decode()
+        rows.append(
+            (
+                v.vehicle_id,
+                v.vin,
+                v.make,
+                v.model,
+                v.year,
+                v.connection_status,
+                v.last_seen_at,
+                v.fleet,
+                metadata,
+            )
+        )
+    return rows
+
+
+PRUNE_FLEET_VEHICLES = """
+DELETE FROM vehicles AS v
+WHERE v.fleet = ANY($1::text[])
+    AND NOT EXISTS (SELECT 1 FROM vehicles_incoming AS i WHERE i.vehicle_id = v.vehicle_id)
+"""
+# Unchanged rows are left alone: re-spawning a fleet writes nothing.
+MERGE_CHANGED_VEHICLES = f"""
+INSERT INTO vehicles ({VEHICLE_COLUMNS})
+SELECT vehicle_id, vin, make, model, year, connection_status, last_seen_at, fleet, metadata::jsonb
+FROM vehicles_incoming
+ON CONFLICT (vehicle_id) DO UPDATE SET
+    vin = EXCLUDED.vin, make = EXCLUDED.make, model = EXCLUDED.model, year = EXCLUDED.year,
+    connection_status = EXCLUDED.connection_status, last_seen_at = EXCLUDED.last_seen_at,
+    fleet = EXCLUDED.fleet, metadata = EXCLUDED.metadata
+WHERE (vehicles.vin, vehicles.make, vehicles.model, vehicles.year,
+       vehicles.connection_status, vehicles.fleet, vehicles.metadata)
+    IS DISTINCT FROM (EXCLUDED.vin, EXCLUDED.make, EXCLUDED.model, EXCLUDED.year,
+                      EXCLUDED.connection_status, EXCLUDED.fleet, EXCLUDED.metadata)
+"""
+FLEET_COLUMNS = "name, definition, vehicle_count, created_at, updated_at"
+UPSERT_FLEETS = f"""
+INSERT INTO fleets ({FLEET_COLUMNS})
+SELECT name, definition::jsonb, vehicle_count, created_at, updated_at
+FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[])
+    AS u (name, definition, vehicle_count, created_at, updated_at)
+ON CONFLICT (name) DO UPDATE SET
+    definition = EXCLUDED.definition, vehicle_count = EXCLUDED.vehicle_count,
+    updated_at = EXCLUDED.updated_at
+"""
+LIST_FLEETS = f"SELECT {FLEET_COLUMNS} FROM fleets ORDER BY created_at, name"
+
+
+# Past this many rows a save refreshes the planner's statistics and the visibility map, so
+# that lists use the (connection_status, vin) index and count and skip with index-only scans.
+VACUUM_AFTER_ROWS = 10_000
+
+
+@translate_errors
+class PgFleets:
+    def __init__(self, pool: asyncpg.Pool, vehicles: PgVehicles) -> None:
+        self._pool = pool
+        self._vehicles = vehicles
+
+    async def save(self, fleets: Sequence[FleetRecord], vehicles: Sequence[Vehicle]) -> None:
+        """COPY into a staging table, then prune, merge and record in one transaction."""
+        rows = _vehicle_rows(vehicles)
+        fleet_rows = [
+            (f.name, _json(f.definition), f.vehicle_count, f.created_at, f.updated_at)
+            for f in fleets
+        ]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(CREATE_VEHICLE_STAGING)
+            await conn.copy_records_to_table("vehicles_incoming", records=rows)
+            await conn.execute("ANALYZE vehicles_incoming")
+            await conn.execute(PRUNE_FLEET_VEHICLES, [f.name for f in fleets])
+            await conn.execute(MERGE_CHANGED_VEHICLES)
+            await conn.execute(UPSERT_FLEETS, *_columns(fleet_rows, 5))
+        self._vehicles.totals.clear()
+        if len(rows) >= VACUUM_AFTER_ROWS:
+            await self._pool.execute("VACUUM (ANALYZE) vehicles")
+
+    async def list(self) -> list[FleetRecord]:
+        return [FleetRecord(**dict(r)) for r in await self._pool.fetch(LIST_FLEETS)]
+
+    async def delete(self, name: str) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM fleets WHERE name = $1", name)
+            deleted = await conn.execute("DELETE FROM vehicles WHERE fleet = $1", name)
+        self._vehicles.totals.clear()
+        return _affected(deleted)
 
 
 COMMAND_COLUMNS = (
@@ -595,6 +736,7 @@ class PostgresStore:
         self.users = PgUsers(pool)
         self.sessions = PgSessions(pool)
         self.vehicles = PgVehicles(pool)
+        self.fleets = PgFleets(pool, self.vehicles)
         self.commands = PgCommands(pool)
         self.responses = PgResponses(pool)
         self.audit = PgAudit(pool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from attrs import frozen
@@ -73,6 +73,18 @@ class VehicleFilter:
 
 
 @frozen
+class FleetRecord:
+    """A spawned fleet as the store keeps it; `definition` is a fleet config document
+    holding this fleet alone (see sovd.fleet_config), enough to spawn it again."""
+
+    name: str
+    definition: dict[str, Any]
+    vehicle_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@frozen
 class CommandFilter:
     vehicle_id: UUID | None = None
     user_id: UUID | None = None
@@ -117,6 +129,24 @@ class VehicleRepository(Protocol):
     async def get(self, vehicle_id: UUID) -> Vehicle | None: ...
     async def list(self, query: VehicleFilter) -> Page[Vehicle]: ...
     async def delete_fleet(self, fleet: str) -> int: ...
+
+
+class FleetRepository(Protocol):
+    async def save(self, fleets: Sequence[FleetRecord], vehicles: Sequence[Vehicle]) -> None:
+        """Records the fleets and makes each one's vehicle rows exactly the `vehicles` of
+        that fleet, all in one transaction: rows the fleet no longer has are deleted, the
+        rest inserted or updated. DuplicateKey (nothing written) when a VIN belongs to a
+        vehicle of another fleet."""
+        ...
+
+    async def list(self) -> builtins.list[FleetRecord]:
+        """Recorded fleets, oldest first."""
+        ...
+
+    async def delete(self, name: str) -> int:
+        """Forgets the fleet and deletes its vehicle rows (their commands go with them);
+        returns how many vehicles went. Also for fleets that were never recorded."""
+        ...
 
 
 class CommandRepository(Protocol):
@@ -166,6 +196,8 @@ class Store(Protocol):
     def sessions(self) -> SessionRepository: ...
     @property
     def vehicles(self) -> VehicleRepository: ...
+    @property
+    def fleets(self) -> FleetRepository: ...
     @property
     def commands(self) -> CommandRepository: ...
     @property

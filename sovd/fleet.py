@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from attrs import field, frozen
 
 from sovd.errors import InvalidProfile
-from sovd.profiles import EcuProfile, FailureModes, VehicleProfile
+from sovd.profiles import Connectivity, EcuProfile, FailureModes, VehicleProfile
+from sovd.records import ConnectionStatus
 
 VEHICLE_NAMESPACE = UUID("8f475691-5d25-4014-a8df-385a0f33917d")
 MAX_FLEET_SIZE = 1_000_000
@@ -36,6 +37,9 @@ _TRANSLITERATION = {
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 # Position 10 encodes the model year in a 30-year cycle; 2010 is "A" again.
 _YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY123456789"
+# RFC 4122 version (4 bits) and variant (2 bits) of a name-based SHA-1 UUID.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
+_UUID5_SET = (5 << 76) | (0x8000 << 48)
 
 
 def vin_check_digit(vin: str) -> str:
@@ -66,23 +70,45 @@ def model_year_code(year: int) -> str:
     return _YEAR_CODES[year - 2010]
 
 
+LatencyDistribution = Literal["uniform", "normal", "lognormal"]
+
+
 @frozen
 class LatencyRange:
-    """Simulated network latency, uniform between the bounds (seconds)."""
+    """Simulated network latency in seconds, never outside `min_s..max_s`.
+
+    `uniform` between the bounds; `normal` around the mean `center_s` with standard
+    deviation `spread` (seconds); `lognormal` around the median `center_s` with shape
+    `spread` (sigma). Samples beyond a bound are clamped to it.
+    """
 
     min_s: float
     max_s: float
+    distribution: LatencyDistribution = "uniform"
+    center_s: float | None = None
+    spread: float | None = None
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.min_s <= self.max_s:
             raise InvalidProfile(f"latency needs 0 <= min <= max, got {self.min_s}..{self.max_s}")
+        if self.distribution == "uniform":
+            return
+        if self.distribution not in ("normal", "lognormal"):
+            raise InvalidProfile(f"unknown latency distribution {self.distribution!r}")
+        if self.center_s is None or not self.min_s <= self.center_s <= self.max_s:
+            raise InvalidProfile(f"{self.distribution} latency needs min <= center <= max")
+        if self.spread is None or self.spread <= 0:
+            raise InvalidProfile(f"{self.distribution} latency needs a spread > 0")
+        if self.distribution == "lognormal" and self.center_s <= 0:
+            raise InvalidProfile("lognormal latency needs a median > 0")
 
 
 @frozen
 class FleetSpec:
     """`count` vehicles of one profile. `vin_prefix` (3-8 VIN characters) replaces the
-    start of the profile's WMI + VDS; `failure_modes` and `latency` override the
-    profile's and the simulator's defaults."""
+    start of the profile's WMI + VDS; `failure_modes`, `connectivity` and `latency`
+    override the profile's and the simulator's defaults, `command_deadline_s` and
+    `mailbox_size` the actor system's."""
 
     name: str
     profile: VehicleProfile
@@ -91,18 +117,26 @@ class FleetSpec:
     vin_prefix: str | None = None
     latency: LatencyRange | None = None
     failure_modes: FailureModes | None = None
+    connectivity: Connectivity | None = None
+    command_deadline_s: float | None = None
+    mailbox_size: int | None = None
     _vin_head: str = field(init=False, repr=False, eq=False)
     _head_sum: int = field(init=False, repr=False, eq=False)
     _serial_base: int = field(init=False, repr=False, eq=False)
     _years: tuple[int, ...] = field(init=False, repr=False, eq=False)
     _id_prefix: bytes = field(init=False, repr=False, eq=False)
     effective_failure_modes: FailureModes = field(init=False, repr=False, eq=False)
+    effective_connectivity: Connectivity = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not _FLEET_NAME.fullmatch(self.name):
             raise InvalidProfile(f"fleet name {self.name!r}: letters, digits, '_', '.', '-'")
         if not 0 <= self.count <= MAX_FLEET_SIZE:
             raise InvalidProfile(f"fleet {self.name}: count must be 0..{MAX_FLEET_SIZE}")
+        if self.command_deadline_s is not None and not self.command_deadline_s > 0:
+            raise InvalidProfile(f"fleet {self.name}: command_deadline_s must be > 0")
+        if self.mailbox_size is not None and self.mailbox_size < 1:
+            raise InvalidProfile(f"fleet {self.name}: mailbox_size must be >= 1")
         prefix = self.vin_prefix or ""
         if prefix and not _VIN_PREFIX.fullmatch(prefix):
             raise InvalidProfile(
@@ -119,6 +153,8 @@ class FleetSpec:
         object.__setattr__(self, "_id_prefix", VEHICLE_NAMESPACE.bytes + name_prefix)
         failure_modes = self.failure_modes or self.profile.failure_modes
         object.__setattr__(self, "effective_failure_modes", failure_modes)
+        connectivity = self.connectivity or self.profile.connectivity
+        object.__setattr__(self, "effective_connectivity", connectivity)
 
 
 @frozen
@@ -144,6 +180,12 @@ class VehicleIdentity:
         return self.fleet.profile.model
 
     @property
+    def connection_status(self) -> ConnectionStatus:
+        """Drawn once per vehicle from its id (the low 32 bits, independent of the rest)."""
+        lot = (self.vehicle_id.int & 0xFFFFFFFF) / 0x1_0000_0000
+        return self.fleet.effective_connectivity.status_of(lot)
+
+    @property
     def metadata(self) -> dict[str, Any]:
         """What the vehicles API shows besides make, model and year."""
         return {"fleet": self.fleet.name, "profile": self.profile.name, "index": self.index}
@@ -158,7 +200,9 @@ def build_identity(fleet: FleetSpec, index: int) -> VehicleIdentity:
     if not 0 <= index < fleet.count:
         raise ValueError(f"fleet {fleet.name} has no vehicle #{index}")
     digest = hashlib.sha1(fleet._id_prefix + str(index).encode(), usedforsecurity=False)
-    vehicle_id = UUID(bytes=digest.digest()[:16], version=5)
+    # What UUID(bytes=..., version=5) computes, without its argument checks (hot at spawn).
+    number = int.from_bytes(digest.digest()[:16], "big") & _UUID_CLEAR | _UUID5_SET
+    vehicle_id = UUID(int=number)
     years = fleet._years
     year = years[(vehicle_id.int >> 64) % len(years)]
     year_code = _YEAR_CODES[year - 2010]
@@ -176,6 +220,25 @@ def build_identity(fleet: FleetSpec, index: int) -> VehicleIdentity:
 
 def build_fleet(fleet: FleetSpec) -> list[VehicleIdentity]:
     return [build_identity(fleet, index) for index in range(fleet.count)]
+
+
+def first_shared_vin(a: FleetSpec, b: FleetSpec) -> str | None:
+    """A VIN both fleets would give out, or None. Only fleets with the same VIN head and
+    plant can share one, and only where their serial ranges overlap."""
+    if a._vin_head != b._vin_head or a.profile.plant_code != b.profile.plant_code:
+        return None
+    # a's vehicle i has the serial of b's vehicle (i + shift) % MAX_FLEET_SIZE.
+    shift = (a._serial_base - b._serial_base) % MAX_FLEET_SIZE
+    overlaps = [range(min(a.count, MAX_FLEET_SIZE - shift, b.count - shift))]
+    if shift:
+        wrap = MAX_FLEET_SIZE - shift
+        overlaps.append(range(wrap, min(a.count, wrap + b.count)))
+    for indices in overlaps:
+        for index in indices:
+            vin = build_identity(a, index).vin
+            if vin == build_identity(b, (index + shift) % MAX_FLEET_SIZE).vin:
+                return vin
+    return None
 
 
 @frozen

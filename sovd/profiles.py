@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal
 
 from attrs import field, frozen
 
 from sovd.dids import DID_CATALOG, ScaledCodec
 from sovd.errors import InvalidProfile
+from sovd.records import ConnectionStatus
 from sovd.uds import encode_dtc
 
 _VIN_CHARS = re.compile(r"[A-HJ-NPR-Z0-9]*")
@@ -52,6 +54,44 @@ class FailureModes:
 
 
 NO_FAILURES = FailureModes()
+
+WhenDisconnected = Literal["fail", "wait"]
+
+
+@frozen
+class Connectivity:
+    """How reachable a model's vehicles are: the shares of the fleet that are
+    `intermittent` and `disconnected` (the rest is connected), each vehicle's lot drawn
+    once from its id.
+
+    A command to an intermittent vehicle is lost with probability `intermittent_loss`.
+    A command to a disconnected vehicle fails at once (`when_disconnected = "fail"`) or
+    waits for the vehicle until its deadline and times out (`"wait"`).
+    """
+
+    intermittent: float = 0.0
+    disconnected: float = 0.0
+    intermittent_loss: float = 0.25
+    when_disconnected: WhenDisconnected = "fail"
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("intermittent", "disconnected", "intermittent_loss"):
+            _check_probability(name, getattr(self, name))
+        if self.intermittent + self.disconnected > 1.0:
+            raise InvalidProfile("intermittent + disconnected add up to more than 1")
+        if self.when_disconnected not in ("fail", "wait"):
+            raise InvalidProfile("when_disconnected must be 'fail' or 'wait'")
+
+    def status_of(self, lot: float) -> ConnectionStatus:
+        """The status of a vehicle whose lot (uniform in 0..1) is `lot`."""
+        if lot < self.disconnected:
+            return "disconnected"
+        if lot < self.disconnected + self.intermittent:
+            return "intermittent"
+        return "connected"
+
+
+ALWAYS_CONNECTED = Connectivity()
 
 
 @frozen
@@ -158,6 +198,7 @@ class VehicleProfile:
     dtc_pool: tuple[DtcPoolEntry, ...] = ()
     signals: tuple[SignalProfile, ...] = ()
     failure_modes: FailureModes = NO_FAILURES
+    connectivity: Connectivity = ALWAYS_CONNECTED
     _ecus_by_address: Mapping[int, EcuProfile] = field(init=False, repr=False, eq=False)
     recurring_faults: tuple[DtcPoolEntry, ...] = field(init=False, repr=False, eq=False)
 

@@ -27,7 +27,7 @@ from web.config import Config, load_config
 ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = bool(os.environ.get("CI"))
-TABLES = "users, sessions, vehicles, commands, responses, audit_logs"
+TABLES = "users, sessions, vehicles, fleets, commands, responses, audit_logs"
 
 
 def service_missing(what: str) -> None:

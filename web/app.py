@@ -38,6 +38,7 @@ from web.typedefs import (
     registry_key,
     store_key,
 )
+from web.vehicles import setup_vehicle_routes
 
 log = structlog.get_logger(__name__)
 
@@ -130,6 +131,7 @@ def create_app(
     setup_auth(app)
     setup_simulation(app)
     setup_command_routes(app)
+    setup_vehicle_routes(app)
     setup_stream_routes(app)
     setup_openapi_routes(app)
     return app

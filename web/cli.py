@@ -17,12 +17,15 @@ from aiohttp import web
 from db.migrate import migrate
 from db.postgres import redact_dsn
 from db.repositories import StoreUnavailable
+from sovd.fleet_config import InvalidFleetConfig
 from web.app import SchemaOutdated, create_app
 from web.auth.accounts import add_user_commands, run_user_add
 from web.config import Config, ConfigError, build_config, load_config
 from web.loadtest import add_loadtest_command, run_loadtest
 from web.logs import configure_logging
 from web.typedefs import lifecycle_key
+from web.vehicles.cli import add_fleet_commands, run_fleet_command
+from web.vehicles.fleets import FleetConflict, read_fleet_file
 
 log = structlog.get_logger("sovd_sim")
 
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--config", type=Path, help="TOML configuration file")
     migrate_cmd.add_argument("--database-url", help="PostgreSQL DSN (default: DATABASE_URL)")
     add_user_commands(commands)
+    add_fleet_commands(commands)
     add_loadtest_command(commands)
     return parser
 
@@ -141,8 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.logging.level, config.logging.format)
     try:
         if args.command == "serve":
+            if config.simulation.fleet:  # mistakes in the fleet file stop us before anything starts
+                read_fleet_file(config.simulation.fleet, config.simulation.seed)
             asyncio.run(run_server(config))
             return 0
+        if args.command == "fleet":
+            return asyncio.run(run_fleet_command(config, args, sys.stdout, sys.stderr))
         if args.command == "user":
             return asyncio.run(run_user_add(config, args, sys.stdin, sys.stderr))
         return asyncio.run(run_migrations(config))
@@ -151,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ConfigError as exc:
         print(f"sovd-sim: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except InvalidFleetConfig as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return EXIT_USAGE
+    except FleetConflict as exc:
+        print(f"sovd-sim: fleet: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreUnavailable, SchemaOutdated, OSError) as exc:
         log.error("startup_failed", error=str(exc))

@@ -105,7 +105,7 @@ async def _targets(
         async with session.get(f"{plan.url}/api/v1/vehicles/{vehicle_id}", headers=headers) as r:
             r.raise_for_status()
             ecus = (await r.json())["ecus"]
-        targets.append((vehicle_id, {"ecuAddress": ecus[0]["address"]}))
+        targets.append((vehicle_id, {"ecuAddress": ecus[0]["ecu_address"]}))
     return targets
 
 

@@ -5,7 +5,7 @@ their commands, the writer commits what they reported, then the hub lets go of t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import structlog
@@ -15,10 +15,8 @@ from actors.latency import latency_model
 from actors.system import ActorSystem
 from db.repositories import StatusChange, WriteBatch
 from db.writer import BatchWriter
-from sovd.demo import demo_fleets
 from sovd.errors import SovdError
-from sovd.fleet import FleetSpec, LatencyRange, VehicleIdentity
-from sovd.records import Vehicle
+from sovd.fleet import LatencyRange
 from web.commands.pipeline import CommandPipeline, response_channel, status_message
 from web.commands.service import CommandService
 from web.hub import EventHub
@@ -33,37 +31,20 @@ from web.typedefs import (
     store_key,
     writer_key,
 )
+from web.vehicles.fleets import FleetService, fleet_service_key, read_fleet_file
 
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "interrupted: the simulator stopped while this command was running"
 
 
-def vehicle_record(identity: VehicleIdentity, now: datetime) -> Vehicle:
-    return Vehicle(
-        vehicle_id=identity.vehicle_id,
-        vin=identity.vin,
-        make=identity.make,
-        model=identity.model,
-        year=identity.year,
-        connection_status="connected",
-        last_seen_at=now,
-        fleet=identity.fleet.name,
-        metadata={"profile": identity.profile.name, "index": identity.index},
-    )
-
-
-async def spawn_fleets(app: web.Application, fleets: Iterable[FleetSpec]) -> int:
-    """Adds the fleets to the actor system and records their vehicles; returns how many."""
-    actors, store = app[actors_key], app[store_key]
-    now = datetime.now(UTC)
-    spawned = 0
-    for fleet in fleets:
-        identities = actors.add_fleet(fleet)
-        await store.vehicles.upsert_many([vehicle_record(i, now) for i in identities])
-        spawned += len(identities)
-        log.info("fleet_spawned", fleet=fleet.name, vehicles=len(identities))
-    return spawned
+async def start_fleets(app: web.Application) -> None:
+    """The fleets recorded in the store and the `--fleet` file's, else the demo fleet."""
+    sim = app[config_key].simulation
+    file_config = read_fleet_file(sim.fleet, sim.seed) if sim.fleet else None
+    service = FleetService(app[store_key], app[actors_key])
+    app[fleet_service_key] = service
+    await service.start(file_config, sim.seed)
 
 
 async def recover_unfinished(app: web.Application) -> None:
@@ -136,13 +117,11 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         actors,
         hub,
     )
-    app[command_service_key] = CommandService(
-        store, writer, actors, pipeline, mailbox_size=config.simulation.mailbox_size
-    )
+    app[command_service_key] = CommandService(store, writer, actors, pipeline)
     metrics.active_actors.set_function(lambda: actors.busy_count)
     metrics.mailbox_depth.set_function(lambda: actors.queued_count)
 
-    await spawn_fleets(app, demo_fleets(config.simulation.seed))
+    await start_fleets(app)
     await recover_unfinished(app)
     yield
     await actors.stop(timeout=config.server.shutdown_timeout_s)

@@ -67,14 +67,12 @@ class CommandService:
         actors: ActorSystem,
         pipeline: CommandPipeline,
         *,
-        mailbox_size: int,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._writer = writer
         self._actors = actors
         self._pipeline = pipeline
-        self._mailbox_size = mailbox_size
         self._clock = clock
 
     async def submit(
@@ -91,8 +89,9 @@ class CommandService:
             held = await self._store.commands.find_idempotent(user.user_id, idempotency_key)
             if held is not None:
                 return await self._replay(held.command_id, held.request_hash, request)
-        if self._actors.get(request.vehicle_id).mailbox_depth >= self._mailbox_size:
-            raise VehicleBusy(request.vehicle_id, self._mailbox_size, retry_after_s=1.0)
+        actor = self._actors.get(request.vehicle_id)
+        if actor.mailbox_depth >= actor.mailbox_size:
+            raise VehicleBusy(request.vehicle_id, actor.mailbox_size, retry_after_s=1.0)
         if self._writer.store_unavailable:
             raise StoreUnavailable("the store is not accepting writes")
 

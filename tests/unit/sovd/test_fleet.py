@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import attrs
 import pytest
 
 from sovd.demo import CHEVROLET_MALIBU, FORD_F150, VW_GOLF, demo_fleets
@@ -10,12 +11,15 @@ from sovd.errors import InvalidProfile
 from sovd.fleet import (
     VEHICLE_NAMESPACE,
     FleetSpec,
+    LatencyRange,
     build_fleet,
     build_identity,
     ecu_identities,
+    first_shared_vin,
     model_year_code,
     vin_check_digit,
 )
+from sovd.profiles import Connectivity
 
 
 @pytest.mark.parametrize(
@@ -122,3 +126,51 @@ def test_demo_fleet_has_ten_vehicles_of_three_makes() -> None:
     assert len(vehicles) == 10
     assert {v.make for v in vehicles} == {"Volkswagen", "Ford", "Chevrolet"}
     assert len({v.vehicle_id for v in vehicles}) == 10
+
+
+def test_fleets_with_one_vin_head_can_share_vins_where_their_serials_overlap() -> None:
+    small = FleetSpec("small", VW_GOLF, 10, seed=1)
+    large = FleetSpec("large", VW_GOLF, 990_000, seed=1)
+
+    shared = first_shared_vin(small, large)
+
+    assert shared is not None
+    assert shared in {v.vin for v in build_fleet(small)}
+    assert first_shared_vin(small, attrs.evolve(large, vin_prefix="WVWZZZ9Z")) is None
+    assert first_shared_vin(small, FleetSpec("f150", FORD_F150, 990_000, seed=1)) is None
+    assert first_shared_vin(small, FleetSpec("few", VW_GOLF, 10, seed=2)) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_s": 0.5, "max_s": 0.1}, "min <= max"),
+        ({"distribution": "normal"}, "min <= center <= max"),
+        ({"distribution": "normal", "center_s": 0.2, "spread": 0.0}, "spread > 0"),
+        ({"distribution": "gamma", "center_s": 0.2, "spread": 1.0}, "unknown latency"),
+    ],
+)
+def test_bad_latency_ranges_are_refused(kwargs: dict[str, object], message: str) -> None:
+    settings: dict[str, object] = {"min_s": 0.1, "max_s": 0.5, **kwargs}
+
+    with pytest.raises(InvalidProfile, match=message):
+        LatencyRange(**settings)  # type: ignore[arg-type]
+
+
+def test_fleet_settings_must_make_sense() -> None:
+    with pytest.raises(InvalidProfile, match="command_deadline_s"):
+        FleetSpec("f", VW_GOLF, 1, command_deadline_s=0)
+    with pytest.raises(InvalidProfile, match="mailbox_size"):
+        FleetSpec("f", VW_GOLF, 1, mailbox_size=0)
+
+
+def test_connection_status_follows_the_fleet_connectivity_over_the_profile() -> None:
+    offline = Connectivity(disconnected=1.0)
+    profile = attrs.evolve(VW_GOLF, connectivity=offline)
+
+    assert {v.connection_status for v in build_fleet(FleetSpec("a", VW_GOLF, 20))} == {"connected"}
+    assert {v.connection_status for v in build_fleet(FleetSpec("b", profile, 20))} == {
+        "disconnected"
+    }
+    fleet = FleetSpec("c", profile, 20, connectivity=Connectivity(intermittent=1.0))
+    assert {v.connection_status for v in build_fleet(fleet)} == {"intermittent"}
