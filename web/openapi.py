@@ -63,6 +63,19 @@ COMMAND = {
         "completed_at": STAMP,
     },
 }
+VEHICLE = {
+    "type": "object",
+    "properties": {
+        "vehicle_id": UUID,
+        "vin": {"type": "string", "pattern": "^[A-HJ-NPR-Z0-9]{17}$"},
+        "make": {"type": "string"},
+        "model": {"type": "string"},
+        "year": {"type": "integer"},
+        "connection_status": {"enum": ["connected", "disconnected", "intermittent", "error"]},
+        "last_seen_at": STAMP,
+        "metadata": {"type": "object"},
+    },
+}
 TOKENS = {
     "type": "object",
     "properties": {
