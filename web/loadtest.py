@@ -184,13 +184,15 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         begin = time.perf_counter()
         report.first_send = begin
         total = int(plan.rate * plan.duration_s)
+        scheduled = 0
         for tick in itertools.count():
-            due = min(total, int(plan.rate * tick * tick_s)) - report.sent
+            due = min(total, int(plan.rate * tick * tick_s)) - scheduled
             for _ in range(max(0, due)):
                 task = asyncio.create_task(send_one())
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
-            if report.sent >= total:
+                scheduled += 1
+            if scheduled >= total:
                 break
             delay = begin + (tick + 1) * tick_s - time.perf_counter()
             if delay > 0:
