@@ -280,20 +280,7 @@ class PgVehicles:
 
     async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
         """Bulk insert-or-update through COPY into a staging table, one transaction."""
-        records = [
-            (
-                v.vehicle_id,
-                v.vin,
-                v.make,
-                v.model,
-                v.year,
-                v.connection_status,
-                v.last_seen_at,
-                v.fleet,
-                orjson.dumps(v.metadata).decode(),
-            )
-            for v in vehicles
-        ]
+        records = _vehicle_rows(vehicles)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(CREATE_VEHICLE_STAGING)
             await conn.copy_records_to_table("vehicles_incoming", records=records)
