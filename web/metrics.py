@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -36,3 +38,13 @@ class Metrics:
         self.websocket_connections = Gauge(
             "sovd_websocket_connections", "Open WebSocket connections", registry=registry
         )
+        self._request_series: dict[tuple[str, str, int], Any] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Records one request; label lookups are cached, they cost more than the sample."""
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self.request_seconds.labels(method, route, str(status))
+            self._request_series[key] = series
+        series.observe(seconds)

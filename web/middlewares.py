@@ -58,9 +58,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = response.status
         return response
     finally:
-        request.app[metrics_key].request_seconds.labels(
-            request.method, _route_template(request), str(status)
-        ).observe(time.perf_counter() - started)
+        request.app[metrics_key].observe_request(
+            request.method, _route_template(request), status, time.perf_counter() - started
+        )
 
 
 @web.middleware

@@ -54,6 +54,9 @@ def refresh_token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+
+
 class TokenCodec:
     def __init__(
         self, *, secret: str, issuer: str, audience: str, access_ttl_s: int, refresh_ttl_s: int
@@ -61,6 +64,7 @@ class TokenCodec:
         self._secret = secret
         self.issuer, self.audience = issuer, audience
         self.access_ttl_s, self.refresh_ttl_s = access_ttl_s, refresh_ttl_s
+        self._verified: dict[str, AccessClaims] = {}
 
     @classmethod
     def from_config(cls, auth: AuthConfig) -> TokenCodec:
@@ -114,6 +118,29 @@ class TokenCodec:
         )
 
     def verify_access(self, token: str) -> AccessClaims:
+        """Verifies a token once; repeats of a verified token only re-check its expiry.
+
+        A client sends the same access token with every request, and the signature check
+        is the dearest part of a request. Revocation is not cached: callers check it."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > time.time():
+                return known
+            del self._verified[token]
+            raise InvalidToken("expired")
+        verified = self._verify_access(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._forget_expired_or_oldest()
+        self._verified[token] = verified
+        return verified
+
+    def _forget_expired_or_oldest(self) -> None:
+        now = time.time()
+        expired = [t for t, claims in self._verified.items() if claims.expires_at <= now]
+        for token in expired or list(self._verified)[: VERIFIED_TOKENS_KEPT // 10]:
+            del self._verified[token]
+
+    def _verify_access(self, token: str) -> AccessClaims:
         claims = self._decode(token, "access")
         user_id = _uuid(claims["sub"])
         role = claims.get("role")

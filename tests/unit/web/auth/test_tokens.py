@@ -202,3 +202,20 @@ def test_refresh_digests_are_stable_and_hide_the_token() -> None:
     assert digest == refresh_token_digest("a.b.c")
     assert digest != refresh_token_digest("a.b.d")
     assert "a.b.c" not in digest and len(digest) == 64
+
+
+def test_a_verified_token_is_not_verified_again_until_it_expires(
+    codec: TokenCodec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = codec.mint_access(
+        user_id=USER_ID, username="alice", role="engineer", session_id=SESSION_ID
+    )
+    first = codec.verify_access(token)
+    monkeypatch.setattr(codec, "_decode", lambda *_: pytest.fail("verified twice"))
+    assert codec.verify_access(token) is first
+
+    later = first.expires_at + 1
+    monkeypatch.setattr("web.auth.tokens.time.time", lambda: later)
+    with pytest.raises(InvalidToken) as refused:
+        codec.verify_access(token)
+    assert refused.value.reason == "expired"
