@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+import hiredis
 import orjson
 import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from db.events import BusUnavailable, Event
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-POLL_INTERVAL_S = 1.0
+CONNECT_TIMEOUT_S = 2.0
+HEALTH_INTERVAL_S = 5.0
+READ_SIZE = 1 << 16
 
 
 def redact_url(url: str) -> str:
@@ -27,29 +30,20 @@ def redact_url(url: str) -> str:
 
 
 class RedisBus:
-    """Publishes through a pooled client; subscribes through a second one that never
-    retries on its own, so a lost connection (or a cancellation) reaches the subscriber's
-    supervisor instead of being retried, or swallowed, inside redis-py."""
+    """Publishes through a pooled redis-py client; subscribes on connections of its own."""
 
     kind = "redis"
 
-    def __init__(self, client: redis.Redis, subscriber: redis.Redis | None = None) -> None:
+    def __init__(self, client: redis.Redis, url: str) -> None:
         self.client = client
-        self._subscriber = subscriber or client
+        self._url = url
 
     @classmethod
     def from_url(cls, url: str) -> RedisBus:
         client = redis.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
         )
-        subscriber = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=2,
-            socket_keepalive=True,
-            health_check_interval=5,
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(client, subscriber)
+        return cls(client, url)
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         try:
@@ -62,28 +56,20 @@ class RedisBus:
 
     @asynccontextmanager
     async def subscribe(self, *patterns: str) -> AsyncIterator[AsyncIterator[Event]]:
-        pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+        """A pattern subscription on a connection of its own, read with hiredis directly:
+        one read takes every message that has arrived, and a lost connection or a
+        cancellation surfaces at once instead of inside redis-py's retries."""
         try:
-            await pubsub.psubscribe(*patterns)
-        except REDIS_DOWN as exc:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            reader, writer = await asyncio.wait_for(_connect(self._url), CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
             raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
-
-        async def events() -> AsyncIterator[Event]:
-            try:
-                while True:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=POLL_INTERVAL_S
-                    )
-                    if message is not None and message["type"] == "pmessage":
-                        yield message["channel"].decode(), orjson.loads(message["data"])
-            except REDIS_DOWN as exc:
-                raise BusUnavailable(f"Redis subscription lost: {type(exc).__name__}") from exc
-
         try:
-            yield events()
+            await _handshake(reader, writer, self._url, patterns)
+            yield _messages(reader, writer)
+        except (OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"Redis subscription lost: {type(exc).__name__}") from exc
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            writer.close()
 
     async def ping(self) -> None:
         try:
@@ -93,5 +79,75 @@ class RedisBus:
 
     async def close(self) -> None:
         await self.client.aclose()
-        if self._subscriber is not self.client:
-            await self._subscriber.aclose()
+
+
+def _command(*parts: str | bytes) -> bytes:
+    encoded = [p.encode() if isinstance(p, str) else p for p in parts]
+    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in encoded)
+
+
+async def _connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return await asyncio.open_unix_connection(parts.path)
+    return await asyncio.open_connection(
+        parts.hostname or "127.0.0.1",
+        parts.port or 6379,
+        ssl=True if parts.scheme == "rediss" else None,
+    )
+
+
+async def _reply(reader: asyncio.StreamReader, parser: hiredis.Reader) -> Any:
+    while (item := parser.gets()) is False:
+        data = await asyncio.wait_for(reader.read(READ_SIZE), CONNECT_TIMEOUT_S)
+        if not data:
+            raise ConnectionResetError("Redis closed the connection")
+        parser.feed(data)
+    if isinstance(item, hiredis.ReplyError):
+        raise BusUnavailable(f"Redis refused the subscription: {item}")
+    return item
+
+
+async def _handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    url: str,
+    patterns: tuple[str, ...],
+) -> None:
+    parts = urlsplit(url)
+    parser = hiredis.Reader()
+    if parts.password:
+        credentials = (
+            [unquote(parts.username), unquote(parts.password)]
+            if parts.username
+            else [unquote(parts.password)]
+        )
+        writer.write(_command("AUTH", *credentials))
+        await _reply(reader, parser)
+    writer.write(_command("PSUBSCRIBE", *patterns))
+    for _ in patterns:
+        await _reply(reader, parser)
+
+
+async def _messages(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> AsyncIterator[Event]:
+    """Published messages until the connection fails; a quiet link is probed with PING."""
+    parser = hiredis.Reader()
+    probing = False
+    while True:
+        try:
+            data = await asyncio.wait_for(reader.read(READ_SIZE), HEALTH_INTERVAL_S)
+        except TimeoutError:
+            if probing:
+                raise BusUnavailable("Redis did not answer a PING") from None
+            writer.write(_command("PING"))
+            probing = True
+            continue
+        if not data:
+            raise BusUnavailable("Redis closed the subscription")
+        probing = False
+        parser.feed(data)
+        while (item := parser.gets()) is not False:
+            if isinstance(item, list) and item and item[0] == b"pmessage":
+                yield item[2].decode(), orjson.loads(item[3])

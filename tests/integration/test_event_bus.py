@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from db.events import EventBus
+import pytest
+
+from db.events import BusUnavailable, EventBus
+from db.redis_bus import RedisBus, _command
 
 
 async def test_pattern_subscriber_gets_matching_events_in_order(bus: EventBus) -> None:
@@ -34,3 +37,21 @@ async def test_two_subscribers_each_get_every_event(bus: EventBus) -> None:
 
 async def test_ping_answers(bus: EventBus) -> None:
     await bus.ping()
+
+
+@pytest.mark.integration
+async def test_a_refused_subscription_is_reported_not_retried(redis_url: str) -> None:
+    """Credentials go to Redis first; its refusal surfaces as BusUnavailable."""
+    bus = RedisBus.from_url(redis_url.replace("redis://", "redis://:not-the-password@", 1))
+    try:
+        with pytest.raises(BusUnavailable, match="refused"):
+            async with bus.subscribe("response:*"):
+                pass
+    finally:
+        await bus.close()
+
+
+def test_commands_are_encoded_as_resp_arrays() -> None:
+    assert _command("PSUBSCRIBE", "response:*") == (
+        b"*2\r\n$10\r\nPSUBSCRIBE\r\n$10\r\nresponse:*\r\n"
+    )
