@@ -30,13 +30,17 @@ def redact_url(url: str) -> str:
 
 
 class RedisBus:
-    """Publishes through a pooled redis-py client; subscribes on connections of its own."""
+    """Publishes and subscribes on raw connections read with hiredis (one write carries a
+    whole batch of PUBLISH commands); the redis-py client answers readiness pings."""
 
     kind = "redis"
 
     def __init__(self, client: redis.Redis, url: str) -> None:
         self.client = client
         self._url = url
+        self._publisher: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._publish_parser = hiredis.Reader()
+        self._publishing = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> RedisBus:
@@ -46,13 +50,37 @@ class RedisBus:
         return cls(client, url)
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for channel, message in events:
-                    pipe.publish(channel, orjson.dumps(message))
-                await pipe.execute()
-        except REDIS_DOWN as exc:
-            raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        """Publishes in order in one round trip; a failed connection is opened anew next
+        time."""
+        if not events:
+            return
+        async with self._publishing:
+            try:
+                if self._publisher is None:
+                    reader, writer = await asyncio.wait_for(_connect(self._url), CONNECT_TIMEOUT_S)
+                    self._publish_parser = hiredis.Reader()
+                    await _authenticate(reader, writer, self._url, self._publish_parser)
+                    self._publisher = reader, writer
+                reader, writer = self._publisher
+                writer.write(
+                    b"".join(
+                        _command("PUBLISH", channel, orjson.dumps(message))
+                        for channel, message in events
+                    )
+                )
+                for _ in events:
+                    await _reply(reader, self._publish_parser)
+            except (OSError, TimeoutError, BusUnavailable) as exc:
+                self._drop_publisher()
+                raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+            except BaseException:
+                self._drop_publisher()  # cancelled mid-batch: replies would be misread
+                raise
+
+    def _drop_publisher(self) -> None:
+        if self._publisher is not None:
+            self._publisher[1].close()
+            self._publisher = None
 
     @asynccontextmanager
     async def subscribe(self, *patterns: str) -> AsyncIterator[AsyncIterator[Event]]:
@@ -78,6 +106,7 @@ class RedisBus:
             raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
+        self._drop_publisher()
         await self.client.aclose()
 
 
@@ -104,18 +133,17 @@ async def _reply(reader: asyncio.StreamReader, parser: hiredis.Reader) -> Any:
             raise ConnectionResetError("Redis closed the connection")
         parser.feed(data)
     if isinstance(item, hiredis.ReplyError):
-        raise BusUnavailable(f"Redis refused the subscription: {item}")
+        raise BusUnavailable(f"Redis refused: {item}")
     return item
 
 
-async def _handshake(
+async def _authenticate(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     url: str,
-    patterns: tuple[str, ...],
+    parser: hiredis.Reader,
 ) -> None:
     parts = urlsplit(url)
-    parser = hiredis.Reader()
     if parts.password:
         credentials = (
             [unquote(parts.username), unquote(parts.password)]
@@ -124,6 +152,16 @@ async def _handshake(
         )
         writer.write(_command("AUTH", *credentials))
         await _reply(reader, parser)
+
+
+async def _handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    url: str,
+    patterns: tuple[str, ...],
+) -> None:
+    parser = hiredis.Reader()
+    await _authenticate(reader, writer, url, parser)
     writer.write(_command("PSUBSCRIBE", *patterns))
     for _ in patterns:
         await _reply(reader, parser)
