@@ -119,3 +119,17 @@ async def test_migrate_without_a_database_is_usage_error() -> None:
     code, _, err = await run_cli("db", "migrate", env={"DATABASE_URL": ""})
     assert code == 2
     assert "DATABASE_URL" in err
+
+
+async def test_readiness_answers_503_while_draining(http: aiohttp.ClientSession) -> None:
+    server = await ServerProcess(env={"SOVD_DRAIN_SECONDS": "3"}).start()
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    await server.wait_for_event("server_draining")
+    async with http.get(server.url + "/readyz") as response:
+        body = await response.json()
+        assert response.status == 503
+    assert body["status"] == "draining"
+    async with http.get(server.url + "/healthz") as response:
+        assert response.status == 200
+    assert await server.stop() == 0

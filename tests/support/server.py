@@ -54,6 +54,7 @@ class ServerProcess:
         self.lines: list[str] = []
         self._reader: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
+        self._new_event = asyncio.Condition()
 
     @property
     def url(self) -> str:
@@ -96,6 +97,8 @@ class ServerProcess:
                 self.events.append(event)
                 if event.get("event") == "server_started":
                     self._started.set()
+                async with self._new_event:
+                    self._new_event.notify_all()
 
     async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
         assert self.process is not None
@@ -109,6 +112,18 @@ class ServerProcess:
         if self._reader is not None:
             await self._reader
         return code
+
+    async def wait_for_event(self, name: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The first logged event with this name, waiting for it if need be."""
+
+        def logged() -> dict[str, Any] | None:
+            return next((e for e in self.events if e.get("event") == name), None)
+
+        async with self._new_event:
+            await asyncio.wait_for(self._new_event.wait_for(logged), timeout_s)
+        found = logged()
+        assert found is not None
+        return found
 
     def errors(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("level") in ("error", "critical")]
