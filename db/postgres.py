@@ -358,14 +358,7 @@ WHERE v.fleet = ANY($1::text[])
     AND NOT EXISTS (SELECT 1 FROM vehicles_incoming AS i WHERE i.vehicle_id = v.vehicle_id)
 """
 # Unchanged rows are left alone: re-spawning a fleet writes nothing.
-MERGE_CHANGED_VEHICLES = f"""
-INSERT INTO vehicles ({VEHICLE_COLUMNS})
-SELECT vehicle_id, vin, make, model, year, connection_status, last_seen_at, fleet, metadata::jsonb
-FROM vehicles_incoming
-ON CONFLICT (vehicle_id) DO UPDATE SET
-    vin = EXCLUDED.vin, make = EXCLUDED.make, model = EXCLUDED.model, year = EXCLUDED.year,
-    connection_status = EXCLUDED.connection_status, last_seen_at = EXCLUDED.last_seen_at,
-    fleet = EXCLUDED.fleet, metadata = EXCLUDED.metadata
+MERGE_CHANGED_VEHICLES = MERGE_VEHICLE_STAGING + """
 WHERE (vehicles.vin, vehicles.make, vehicles.model, vehicles.year,
        vehicles.connection_status, vehicles.fleet, vehicles.metadata)
     IS DISTINCT FROM (EXCLUDED.vin, EXCLUDED.make, EXCLUDED.model, EXCLUDED.year,
