@@ -21,6 +21,7 @@ import time
 import urllib.request
 
 import asyncpg
+from procstat import Snapshot, cpu_seconds, is_postgres, is_redis, used
 
 ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -61,6 +62,18 @@ async def run(*args: str, env: dict[str, str]) -> str:
     return out.decode()
 
 
+def cpu_line(before: Snapshot, after: Snapshot, commands: int, server_pid: int) -> str:
+    parts = [
+        f"{label} {used(before, after, match) / commands * 1e6:.0f} us"
+        for label, match in (
+            ("server", lambda key: key[0] == server_pid),
+            ("PostgreSQL", is_postgres),
+            ("Redis", is_redis),
+        )
+    ]
+    return "CPU per command: " + ", ".join(parts)
+
+
 def wait_ready(url: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -76,7 +89,12 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
 
 
 async def bench_mode(
-    mode: str, max_rows: str, rates: list[float], duration: float, vehicles: int
+    mode: str,
+    max_rows: str,
+    rates: list[float],
+    duration: float,
+    vehicles: int,
+    connections: int,
 ) -> None:
     dsn = await fresh_database("sovd_bench_pipeline")
     env = {
@@ -110,6 +128,7 @@ async def bench_mode(
         await asyncio.to_thread(wait_ready, url)
         print(f"\n== {mode} (write batch max rows {max_rows}) ==", flush=True)
         for rate in rates:
+            before = cpu_seconds()
             out = await run(
                 "loadtest",
                 "--url",
@@ -120,10 +139,14 @@ async def bench_mode(
                 str(duration),
                 "--vehicles",
                 str(vehicles),
+                "--connections",
+                str(connections),
                 env=env,
             )
             print(f"-- offered {rate:.0f} commands/s for {duration:.0f} s")
-            print(out.rstrip(), flush=True)
+            after = cpu_seconds()
+            print(out.rstrip())
+            print(cpu_line(before, after, int(rate * duration), server.pid), flush=True)
     finally:
         server.terminate()
         await server.wait()
@@ -135,6 +158,13 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--vehicles", type=int, default=10)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=256,
+        help="keep-alive connections of the load generator; each carries one request at a "
+        "time, so they bound the requests in flight",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     print(
@@ -143,7 +173,7 @@ async def main() -> None:
         flush=True,
     )
     for mode in args.modes.split(","):
-        await bench_mode(mode, MODES[mode], rates, args.duration, args.vehicles)
+        await bench_mode(mode, MODES[mode], rates, args.duration, args.vehicles, args.connections)
 
 
 if __name__ == "__main__":

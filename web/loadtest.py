@@ -19,6 +19,8 @@ import aiohttp
 import orjson
 from attrs import define, field, frozen
 
+from web.loadclient import LeanPool, post_request
+
 TERMINAL = {"completed", "failed", "timed_out"}
 
 
@@ -47,6 +49,7 @@ class LoadReport:
     completion_latencies_s: list[float] = field(factory=list)
     first_send: float = 0.0
     last_completion: float = 0.0
+    cpu_s: float = 0.0
 
     def completed_per_s(self) -> float:
         elapsed = self.last_completion - self.first_send
@@ -64,6 +67,8 @@ class LoadReport:
             "POST-to-completed ms: "
             f"p50 {percentile(done, 50):.1f}  p95 {percentile(done, 95):.1f}  "
             f"p99 {percentile(done, 99):.1f}  max {percentile(done, 100):.1f}",
+            f"load generator CPU: {self.cpu_s:.2f} s "
+            f"({self.cpu_s / max(1, self.sent) * 1e6:.0f} us per command)",
         ]
 
 
@@ -112,11 +117,11 @@ async def _targets(
 async def run_load(plan: LoadPlan) -> LoadReport:
     report = LoadReport()
     sent_at: dict[str, float] = {}
+    early: dict[str, tuple[str, float]] = {}
     finished = asyncio.Event()
-    connector = aiohttp.TCPConnector(limit=plan.connections)
-    async with aiohttp.ClientSession(
-        connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
-    ) as session:
+    sending_done = asyncio.Event()
+    cpu_before = time.process_time()
+    async with aiohttp.ClientSession() as session:
         token = await _login(session, plan)
         vehicles = await _targets(session, plan, token)
         if not vehicles:
@@ -125,7 +130,8 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         feed = await session.ws_connect(
             ws_url, params={"token": token, "status": ",".join(sorted(TERMINAL))}, max_msg_size=0
         )
-        early: dict[str, tuple[str, float]] = {}
+        pool = LeanPool(plan.url, plan.connections)
+        await pool.open()
 
         def settle(command_id: str, status: str, at: float) -> None:
             started = sent_at.pop(command_id, None)
@@ -146,64 +152,69 @@ async def run_load(plan: LoadPlan) -> LoadReport:
                 if event.get("status") in TERMINAL:
                     settle(event["command_id"], event["status"], time.perf_counter())
 
-        headers = {"Authorization": f"Bearer {token}"}
-        sending_done = asyncio.Event()
-        targets = itertools.cycle(vehicles)
+        outstanding = 0
 
-        async def send_one() -> None:
-            vehicle_id, params = next(targets)
-            body = {
-                "vehicle_id": vehicle_id,
-                "command_name": plan.command_name,
-                "command_params": params,
-            }
-            started = time.perf_counter()
-            report.sent += 1
-            try:
-                async with session.post(
-                    f"{plan.url}/api/v1/commands", json=body, headers=headers
-                ) as response:
-                    payload = await response.read()
-                    report.post_latencies_s.append(time.perf_counter() - started)
-                    if response.status != 202:
-                        report.rejected[response.status] += 1
-                        return
-                    command_id = orjson.loads(payload)["command_id"]
-            except aiohttp.ClientError as exc:
-                report.errors[type(exc).__name__] += 1
-                return
-            report.accepted += 1
-            sent_at[command_id] = started
-            if command_id in early:
-                status, at = early.pop(command_id)
-                settle(command_id, status, at)
+        def answered(status: int, body: bytes, started: float) -> None:
+            nonlocal outstanding
+            outstanding -= 1
+            report.post_latencies_s.append(time.perf_counter() - started)
+            if status == 0:
+                report.errors["connection lost"] += 1
+            elif status != 202:
+                report.rejected[status] += 1
+            else:
+                report.accepted += 1
+                command_id = orjson.loads(body)["command_id"]
+                sent_at[command_id] = started
+                if command_id in early:
+                    settle(command_id, *early.pop(command_id))
+            if outstanding == 0 and sending_done.is_set() and not sent_at:
+                finished.set()
 
+        requests = itertools.cycle(
+            [
+                post_request(
+                    f"{pool.host}:{pool.port}",
+                    "/api/v1/commands",
+                    token,
+                    orjson.dumps(
+                        {
+                            "vehicle_id": vehicle_id,
+                            "command_name": plan.command_name,
+                            "command_params": params,
+                        }
+                    ),
+                )
+                for vehicle_id, params in vehicles
+            ]
+        )
         watcher = asyncio.create_task(watch())
-        in_flight: set[asyncio.Task[None]] = set()
-        tick_s = 0.005
+        tick_s = 0.001
         begin = time.perf_counter()
         report.first_send = begin
         total = int(plan.rate * plan.duration_s)
-        scheduled = 0
         for tick in itertools.count():
-            due = min(total, int(plan.rate * tick * tick_s)) - scheduled
+            due = min(total, int(plan.rate * tick * tick_s)) - report.sent
             for _ in range(max(0, due)):
-                task = asyncio.create_task(send_one())
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                scheduled += 1
-            if scheduled >= total:
+                # open loop: each request counts from its scheduled time, not from when a
+                # connection became free
+                scheduled = begin + report.sent / plan.rate
+                report.sent += 1
+                outstanding += 1
+                pool.request(next(requests), scheduled, answered)
+            if report.sent >= total:
                 break
             delay = begin + (tick + 1) * tick_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await asyncio.gather(*in_flight)
         sending_done.set()
-        if sent_at:
+        if outstanding or sent_at:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), plan.drain_s)
         watcher.cancel()
+        await pool.close()
         await feed.close()
+    report.cpu_s = time.process_time() - cpu_before
     return report
 
 
