@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
+import attrs
 import orjson
 
 from db.repositories import (
@@ -90,10 +91,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook. The store leaves no session state behind (no SET, LISTEN, advisory
+    lock, open cursor or lasting temporary table), so the default reset query, a round trip
+    on every release, is skipped; asyncpg still rolls back a transaction left open."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     try:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_init_connection, timeout=5
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            reset=_keep_session,
+            timeout=5,
         )
     except CONNECTION_ERRORS as exc:
         raise StoreUnavailable(f"cannot connect to {redact_dsn(dsn)}: {exc}") from exc
@@ -606,37 +618,58 @@ class PgAudit:
         return Page(items=[AuditEntry(**dict(r)) for r in rows], total=int(total))
 
 
-APPLY_STATUS_CHANGES = """
-UPDATE commands AS c
-SET status = u.status, error_message = u.error_message, completed_at = u.completed_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-    AS u (command_id, status, error_message, completed_at)
-WHERE c.command_id = u.command_id
-"""
-INSERT_RESPONSES = f"""
-INSERT INTO responses ({RESPONSE_COLUMNS})
-SELECT response_id, command_id, payload::jsonb, sequence_number, is_final, received_at
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::bool[], $6::timestamptz[])
-    AS u (response_id, command_id, payload, sequence_number, is_final, received_at)
-"""
-INSERT_AUDIT = f"""
-INSERT INTO audit_logs ({AUDIT_COLUMNS})
-SELECT log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id, entity_id,
-       details::jsonb, ip_address, user_agent
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[],
-            $7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[])
-    AS u (log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id, entity_id,
-          details, ip_address, user_agent)
-"""
-INSERT_COMMANDS = f"""
-INSERT INTO commands ({COMMAND_COLUMNS})
-SELECT command_id, user_id, vehicle_id, command_name, params::jsonb, status, submitted_at,
-       error_message, completed_at
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::timestamptz[])
-    AS u (command_id, user_id, vehicle_id, command_name, params, status, submitted_at,
-          error_message, completed_at)
-"""
+# One data-modifying CTE per kind of row, so a whole batch is one statement: one round trip
+# and one implicit transaction. The parts see the same snapshot, so a status change must not
+# target a command inserted by the same statement; `_batch_statement` folds those into the
+# insert. Foreign keys are checked at the end of the statement, after every part ran.
+BATCH_PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "new_commands": (
+        f"""INSERT INTO commands ({COMMAND_COLUMNS})
+    SELECT command_id, user_id, vehicle_id, command_name, params::jsonb, status,
+           submitted_at, error_message, completed_at
+    FROM unnest({{}}) AS u (command_id, user_id, vehicle_id, command_name, params, status,
+                          submitted_at, error_message, completed_at)""",
+        ("uuid", "uuid", "uuid", "text", "text", "text", "timestamptz", "text", "timestamptz"),
+    ),
+    "status_changes": (
+        """UPDATE commands AS c
+    SET status = u.status, error_message = u.error_message, completed_at = u.completed_at
+    FROM unnest({}) AS u (command_id, status, error_message, completed_at)
+    WHERE c.command_id = u.command_id""",
+        ("uuid", "text", "text", "timestamptz"),
+    ),
+    "responses": (
+        f"""INSERT INTO responses ({RESPONSE_COLUMNS})
+    SELECT response_id, command_id, payload::jsonb, sequence_number, is_final, received_at
+    FROM unnest({{}}) AS u (response_id, command_id, payload, sequence_number, is_final,
+                          received_at)""",
+        ("uuid", "uuid", "text", "int", "bool", "timestamptz"),
+    ),
+    "audit": (
+        f"""INSERT INTO audit_logs ({AUDIT_COLUMNS})
+    SELECT log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id,
+           entity_id, details::jsonb, ip_address, user_agent
+    FROM unnest({{}}) AS u (log_id, action, entity_type, timestamp, user_id, vehicle_id,
+                          command_id, entity_id, details, ip_address, user_agent)""",
+        (
+            "uuid", "text", "text", "timestamptz", "uuid", "uuid", "uuid", "uuid", "text",
+            "text", "text",
+        ),
+    ),
+}  # fmt: skip
+
+
+@functools.cache
+def _batch_sql(present: tuple[str, ...]) -> str:
+    """The statement writing the given parts of a batch (at most 15 variants, cached)."""
+    ctes = []
+    next_param = 1
+    for name in present:
+        template, types = BATCH_PARTS[name]
+        params = ", ".join(f"${next_param + i}::{kind}[]" for i, kind in enumerate(types))
+        next_param += len(types)
+        ctes.append(f"{name} AS (\n    {template.format(params)}\n)")
+    return "WITH " + ",\n".join(ctes) + "\nSELECT 1"
 
 
 def _json(value: Any) -> str:
@@ -647,16 +680,24 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
-def _last_change_per_command(changes: Sequence[StatusChange]) -> list[StatusChange]:
+def _batch_statement(batch: WriteBatch) -> tuple[str, list[list[Any]]] | None:
+    """(SQL, arguments) writing the whole batch in one statement, or None for nothing."""
     latest: dict[UUID, StatusChange] = {}
-    for change in changes:
+    for change in batch.status_changes:
         latest[change.command_id] = change
-    return list(latest.values())
-
-
-async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
-    if batch.new_commands:
-        command_rows = [
+    commands = list(batch.new_commands)
+    for i, command in enumerate(commands):
+        folded = latest.pop(command.command_id, None)
+        if folded is not None:
+            change = folded
+            commands[i] = attrs.evolve(
+                command,
+                status=change.status,
+                error_message=change.error_message,
+                completed_at=change.completed_at,
+            )
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "new_commands": [
             (
                 c.command_id,
                 c.user_id,
@@ -668,15 +709,12 @@ async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
                 c.error_message,
                 c.completed_at,
             )
-            for c in batch.new_commands
-        ]
-        await conn.execute(INSERT_COMMANDS, *_columns(command_rows, 9))
-    if batch.status_changes:
-        changes = _last_change_per_command(batch.status_changes)
-        change_rows = [(c.command_id, c.status, c.error_message, c.completed_at) for c in changes]
-        await conn.execute(APPLY_STATUS_CHANGES, *_columns(change_rows, 4))
-    if batch.responses:
-        response_rows = [
+            for c in commands
+        ],
+        "status_changes": [
+            (c.command_id, c.status, c.error_message, c.completed_at) for c in latest.values()
+        ],
+        "responses": [
             (
                 r.response_id,
                 r.command_id,
@@ -686,10 +724,8 @@ async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
                 r.received_at,
             )
             for r in batch.responses
-        ]
-        await conn.execute(INSERT_RESPONSES, *_columns(response_rows, 6))
-    if batch.audit:
-        audit_rows = [
+        ],
+        "audit": [
             (
                 e.log_id,
                 e.action,
@@ -704,8 +740,15 @@ async def _write_batch(conn: asyncpg.Connection, batch: WriteBatch) -> None:
                 e.user_agent,
             )
             for e in batch.audit
-        ]
-        await conn.execute(INSERT_AUDIT, *_columns(audit_rows, 11))
+        ],
+    }
+    present = tuple(name for name, part in rows.items() if part)
+    if not present:
+        return None
+    return _batch_sql(present), [
+        column
+        for name in present for column in _columns(rows[name], len(BATCH_PARTS[name][1]))
+    ]
 
 
 class PostgresStore:
@@ -730,8 +773,12 @@ class PostgresStore:
 
     @_translating
     async def write_batch(self, batch: WriteBatch) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await _write_batch(conn, batch)
+        statement = _batch_statement(batch)
+        if statement is None:
+            return
+        sql, args = statement
+        async with self.pool.acquire() as conn:
+            await conn.execute(sql, *args)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.repositories import AuditFilter, CommandFilter, DuplicateKey, Store, VehicleFilter
+from db.repositories import (
+    AuditFilter,
+    CommandFilter,
+    DuplicateKey,
+    StatusChange,
+    Store,
+    VehicleFilter,
+    WriteBatch,
+)
 from sovd.records import AuditEntry, Command, RefreshSession, Response, User, Vehicle
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -198,6 +206,66 @@ async def test_command_status_and_responses(store: Store) -> None:
     ]
     with pytest.raises(DuplicateKey):
         await store.responses.add_many([chunks[0]])
+
+
+async def test_one_batch_holds_a_whole_command_life(store: Store) -> None:
+    """A command, its status changes, its reply and its audit entry in one batch: the stored
+    command ends in the last status, whatever the store does to write it in one go."""
+    alice, car = a_user(), a_vehicle(VINS[0])
+    await store.users.add(alice)
+    await store.vehicles.upsert_many([car])
+    earlier = a_command(alice, car)
+    await store.commands.add(earlier)
+    command = a_command(alice, car, minutes=1)
+    done_at = NOW + timedelta(minutes=1, seconds=1)
+    entry = AuditEntry(
+        log_id=uuid.uuid4(),
+        action="command_completed",
+        entity_type="command",
+        timestamp=done_at,
+        user_id=alice.user_id,
+        vehicle_id=car.vehicle_id,
+        command_id=command.command_id,
+    )
+    await store.write_batch(
+        WriteBatch(
+            new_commands=[command],
+            status_changes=[
+                StatusChange(command.command_id, "in_progress"),
+                StatusChange(earlier.command_id, "failed", "ECU asleep", done_at),
+                StatusChange(command.command_id, "completed", None, done_at),
+            ],
+            responses=[Response(uuid.uuid4(), command.command_id, {"dtcs": []}, 1, True, NOW)],
+            audit=[entry],
+        )
+    )
+    stored = await store.commands.get(command.command_id)
+    assert stored is not None
+    assert (stored.status, stored.completed_at) == ("completed", done_at)
+    other = await store.commands.get(earlier.command_id)
+    assert other is not None
+    assert (other.status, other.error_message) == ("failed", "ECU asleep")
+    listed = await store.responses.list_for_command(command.command_id)
+    assert [r.response_payload for r in listed] == [{"dtcs": []}]
+    audit = await store.audit.list(AuditFilter(action="command_completed"))
+    assert [e.command_id for e in audit.items] == [command.command_id]
+
+
+async def test_audit_entries_keep_ids_of_things_since_gone(store: Store) -> None:
+    """The audit log is a record: it holds ids that name nothing (any more)."""
+    gone = uuid.uuid4()
+    entry = AuditEntry(
+        log_id=uuid.uuid4(),
+        action="command_completed",
+        entity_type="command",
+        timestamp=NOW,
+        user_id=uuid.uuid4(),
+        vehicle_id=uuid.uuid4(),
+        command_id=gone,
+        entity_id=gone,
+    )
+    await store.write_batch(WriteBatch(audit=[entry]))
+    assert (await store.audit.list(AuditFilter())).items[0].command_id == gone
 
 
 async def test_audit_entries_newest_first(store: Store) -> None:
