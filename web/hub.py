@@ -8,8 +8,8 @@ gap are gone."""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -22,36 +22,61 @@ log = structlog.get_logger(__name__)
 RESYNC: dict[str, Any] = {"event": "__resync__"}
 HUB_PATTERNS = ("response:*",)
 EVERYTHING = "*"
+Filter = Callable[[dict[str, Any]], bool]
 
 
 class Listener:
-    """What one WebSocket client receives: events of one channel, or a resync marker."""
+    """What one WebSocket client receives: events of one channel, or a resync marker.
 
-    def __init__(self, channel: str, capacity: int) -> None:
+    A bounded buffer with one waiter: offering wakes the reader without a task per event, and
+    an optional filter drops unwanted events before they are queued. A listener that
+    overflows keeps what it holds and then ends; so does one whose client left."""
+
+    def __init__(self, channel: str, capacity: int, keep: Filter | None = None) -> None:
         self.channel = channel
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(capacity)
+        self.capacity = capacity
+        self._keep = keep
+        self._messages: deque[dict[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended = False
         self.overflowed = asyncio.Event()
 
+    @property
+    def pending(self) -> int:
+        return len(self._messages)
+
     def offer(self, message: dict[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self._ended or self.overflowed.is_set():
+            return
+        if message is not RESYNC and self._keep is not None and not self._keep(message):
+            return
+        if len(self._messages) >= self.capacity:
             self.overflowed.set()
+        else:
+            self._messages.append(message)
+        self._wake()
+
+    def end(self) -> None:
+        """No more events: `next()` answers None once the buffer is empty."""
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self) -> dict[str, Any] | None:
-        """The next message, or None once this listener has overflowed."""
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        getter = asyncio.ensure_future(self.queue.get())
-        dropped = asyncio.ensure_future(self.overflowed.wait())
-        try:
-            await asyncio.wait({getter, dropped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            getter.cancel()
-            dropped.cancel()
-        if getter.done() and not getter.cancelled():
-            return getter.result()
-        return None
+        """The next message, or None once this listener has overflowed or ended."""
+        while not self._messages:
+            if self._ended or self.overflowed.is_set():
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.popleft()
 
 
 class EventHub:
@@ -92,16 +117,24 @@ class EventHub:
         """Events of one channel, e.g. `response:{command_id}`."""
         return self._register(self._by_channel, channel, self._client_queue_size)
 
-    def listen_vehicle(self, vehicle_id: UUID) -> Listener:
+    def listen_vehicle(self, vehicle_id: UUID, keep: Filter | None = None) -> Listener:
         """Events of every command of one vehicle (they carry `vehicle_id`)."""
-        return self._register(self._by_vehicle, str(vehicle_id), self._client_queue_size)
+        return self._register(self._by_vehicle, str(vehicle_id), self._client_queue_size, keep)
 
-    def listen_everything(self, capacity: int | None = None) -> Listener:
-        return self._register(self._everywhere, EVERYTHING, capacity or self._client_queue_size)
+    def listen_everything(
+        self, capacity: int | None = None, keep: Filter | None = None
+    ) -> Listener:
+        capacity = capacity or self._client_queue_size
+        return self._register(self._everywhere, EVERYTHING, capacity, keep)
 
     @staticmethod
-    def _register(registry: defaultdict[str, set[Listener]], key: str, capacity: int) -> Listener:
-        listener = Listener(key, capacity)
+    def _register(
+        registry: defaultdict[str, set[Listener]],
+        key: str,
+        capacity: int,
+        keep: Filter | None = None,
+    ) -> Listener:
+        listener = Listener(key, capacity, keep)
         registry[key].add(listener)
         return listener
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+import orjson
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -23,7 +24,7 @@ from web.commands.pipeline import (
     response_message,
     status_message,
 )
-from web.hub import RESYNC, Listener
+from web.hub import RESYNC, Filter, Listener
 from web.problems import ApiError, FieldProblem
 from web.typedefs import actors_key, hub_key, metrics_key, store_key
 
@@ -42,17 +43,8 @@ def _parse_id(request: web.Request, name: str, what: str) -> UUID:
         raise ApiError(404, "not_found", f"No {what} with this id.") from None
 
 
-async def _next_or_closed(listener: Listener, reader: asyncio.Task[None]) -> dict[str, Any] | None:
-    """The next hub message; None when the client left or fell behind."""
-    getter = asyncio.ensure_future(listener.next())
-    try:
-        await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not getter.done():
-            getter.cancel()
-    if getter.done() and not getter.cancelled():
-        return getter.result()
-    return None
+async def send_json(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+    await ws.send_frame(orjson.dumps(message), WSMsgType.TEXT)
 
 
 async def _close(
@@ -67,14 +59,16 @@ async def _close(
 
 @contextlib.asynccontextmanager
 async def _open_stream(
-    request: web.Request, ws: web.WebSocketResponse
+    request: web.Request, ws: web.WebSocketResponse, listener: Listener
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """Counts the connection, lists it for shutdown and reads from the client meanwhile."""
+    """Counts the connection, lists it for shutdown and reads from the client meanwhile;
+    the listener ends when the client leaves."""
     gauge = request.app[metrics_key].websocket_connections
     open_sockets = request.app[open_websockets_key]
     gauge.inc()
     open_sockets.add(ws)
     reader = asyncio.create_task(_drain_client(ws))
+    reader.add_done_callback(lambda _: listener.end())
     try:
         yield reader
     finally:
@@ -113,10 +107,11 @@ class CommandStream:
         assert command is not None
         for response in await self.store.responses.list_for_command(self.command_id):
             if response.sequence_number > self.last_sequence:
-                await self.ws.send_json(response_message(response, command.vehicle_id))
+                await send_json(self.ws, response_message(response, command.vehicle_id))
                 self.last_sequence = response.sequence_number
         if command.status in TERMINAL_STATUSES:
-            await self.ws.send_json(
+            await send_json(
+                self.ws,
                 status_message(
                     command.command_id,
                     command.vehicle_id,
@@ -124,7 +119,7 @@ class CommandStream:
                     command.completed_at,
                     command.error_message,
                     command.command_name,
-                )
+                ),
             )
             return True
         return False
@@ -135,7 +130,7 @@ class CommandStream:
             if message["sequence_number"] <= self.last_sequence:
                 return False
             self.last_sequence = message["sequence_number"]
-        await self.ws.send_json(message)
+        await send_json(self.ws, message)
         return message["event"] == "error" or message.get("status") in TERMINAL_STATUSES
 
 
@@ -154,7 +149,7 @@ async def command_stream(request: web.Request) -> web.WebSocketResponse:
         ws, user = await accept_websocket(request, authorize=may_see)
         if user is None:
             return ws
-        async with _open_stream(request, ws) as reader:
+        async with _open_stream(request, ws, listener) as reader:
             await _stream_command(CommandStream(request, ws, command_id), listener, reader)
         return ws
     finally:
@@ -168,7 +163,7 @@ async def _stream_command(
         await _close(stream.ws, reader, WSCloseCode.OK, FINISHED)
         return
     while True:
-        message = await _next_or_closed(listener, reader)
+        message = await listener.next()
         if message is None:
             if not reader.done():
                 await _close(stream.ws, reader, WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW)
@@ -196,20 +191,23 @@ def _status_filter(request: web.Request) -> frozenset[str] | None:
     return statuses
 
 
+def _status_kept(statuses: frozenset[str] | None) -> Filter | None:
+    if statuses is None:
+        return None
+    return lambda message: message.get("status") in statuses
+
+
 async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketResponse) -> None:
-    keep = _status_filter(request)
-    async with _open_stream(request, ws) as reader:
+    async with _open_stream(request, ws, listener) as reader:
         while True:
-            message = await _next_or_closed(listener, reader)
+            message = await listener.next()
             if message is None:
                 if not reader.done():
                     await _close(ws, reader, WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW)
                 return
             if message is RESYNC:
-                await ws.send_json({"event": "resync", "reason": "events may have been missed"})
-                continue
-            if keep is None or message.get("status") in keep:
-                await ws.send_json(message)
+                message = {"event": "resync", "reason": "events may have been missed"}
+            await send_json(ws, message)
 
 
 async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
@@ -221,9 +219,9 @@ async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
         if vehicle_id not in actors:
             raise ApiError(404, "vehicle_not_found", "No vehicle with this id.")
 
-    _status_filter(request)
+    keep = _status_kept(_status_filter(request))
     hub = request.app[hub_key]
-    listener = hub.listen_vehicle(vehicle_id)
+    listener = hub.listen_vehicle(vehicle_id, keep)
     try:
         ws, user = await accept_websocket(request, authorize=vehicle_exists)
         if user is not None:
@@ -239,9 +237,9 @@ async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
     async def is_admin(user: AuthenticatedUser) -> None:
         ensure_role(user, "admin")
 
-    _status_filter(request)
+    keep = _status_kept(_status_filter(request))
     hub = request.app[hub_key]
-    listener = hub.listen_everything(capacity=FLEET_FEED_QUEUE)
+    listener = hub.listen_everything(capacity=FLEET_FEED_QUEUE, keep=keep)
     try:
         ws, user = await accept_websocket(request, authorize=is_admin)
         if user is not None:
