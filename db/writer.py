@@ -22,6 +22,10 @@ Publisher = Callable[[Sequence[Event]], Awaitable[None]]
 BatchObserver = Callable[[int], None]
 
 
+# How often submissions that give up after a while are checked.
+SWEEP_EVERY_S = 0.25
+
+
 class WriterStopped(Exception):
     """The writer no longer takes rows."""
 
@@ -32,6 +36,11 @@ class _Pending:
     events: Sequence[Event]
     done: asyncio.Future[None] | None = None
     failed: bool = False
+    # For submissions whose caller stops waiting on an outage or after a while: when (loop
+    # time), and what to do if the rows commit after the caller was told they did not.
+    give_up_at: float | None = None
+    on_late_commit: Callable[[], None] | None = None
+    abandoned: bool = False
 
 
 def _merge(items: Sequence[_Pending]) -> WriteBatch:
@@ -66,6 +75,8 @@ class BatchWriter:
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: list[_Pending] = []
+        self._sweeper: asyncio.TimerHandle | None = None
         self._stopping = False
         self.outage = asyncio.Event()
 
@@ -76,29 +87,88 @@ class BatchWriter:
         """Writes what is queued, then stops; gives up after the timeout."""
         self._stopping = True
         self._wakeup.set()
-        if self._task is None:
-            return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            if self._task is not None:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
         except TimeoutError:
-            self._task.cancel()
+            if self._task is not None:
+                self._task.cancel()
             log.error("writes_abandoned", queued_rows=self._queued_rows)
+        finally:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                self._sweeper = None
 
     def withdraw(self, done: asyncio.Future[None]) -> bool:
         """Takes a submission back if it is still queued; False once it is being written."""
         for item in self._queue:
             if item.done is not None and item.done is done:
-                self._queue.remove(item)
-                self._queued_rows -= max(len(item.batch), 1)
+                self._unqueue(item)
                 done.cancel()
                 return True
         return False
 
-    def submit(self, batch: WriteBatch, events: Sequence[Event] = ()) -> asyncio.Future[None]:
-        """Queues rows; the future resolves once they are committed (events follow)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(batch, events, done))
+    def _unqueue(self, item: _Pending) -> None:
+        self._queue.remove(item)
+        self._queued_rows -= max(len(item.batch), 1)
+        if self._queued_rows < self._max_queued_rows:
+            self._room.set()
+
+    def submit(
+        self,
+        batch: WriteBatch,
+        events: Sequence[Event] = (),
+        *,
+        give_up_s: float | None = None,
+        on_late_commit: Callable[[], None] | None = None,
+    ) -> asyncio.Future[None]:
+        """Queues rows; the future resolves once they are committed (events follow).
+
+        With `give_up_s`, the future fails with StoreUnavailable as soon as the store is
+        found unreachable or after that many seconds: rows still queued are dropped, rows
+        already being written may still commit, and then `on_late_commit` runs."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        pending = _Pending(batch, events, done, on_late_commit=on_late_commit)
+        self._enqueue(pending)
+        if give_up_s is not None:
+            pending.give_up_at = loop.time() + give_up_s
+            if self.outage.is_set():
+                self._give_up(pending)
+            elif self._sweeper is None:
+                self._sweeper = loop.call_later(SWEEP_EVERY_S, self._sweep)
         return done
+
+    def _sweep(self) -> None:
+        """One timer for all waiting submissions instead of one each: answers those whose
+        time is up, then comes back while any still wait."""
+        self._sweeper = None
+        now = asyncio.get_running_loop().time()
+        waiting = False
+        for item in [*self._in_flight, *self._queue]:
+            if item.give_up_at is None or item.done is None or item.done.done():
+                continue
+            if item.give_up_at <= now:
+                self._give_up(item)
+            else:
+                waiting = True
+        if waiting:
+            self._sweeper = asyncio.get_running_loop().call_later(SWEEP_EVERY_S, self._sweep)
+
+    def _give_up(self, item: _Pending) -> None:
+        if item.done is None or item.done.done():
+            return
+        if item in self._in_flight:
+            item.abandoned = True
+        else:
+            self._unqueue(item)
+        item.done.set_exception(StoreUnavailable("the rows could not be stored in time"))
+
+    def _give_up_waiting(self) -> None:
+        """An outage began: callers that asked not to wait through one are answered now."""
+        for item in [*self._in_flight, *self._queue]:
+            if item.give_up_at is not None:
+                self._give_up(item)
 
     def post(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
         """Queues rows nobody waits for; a refused row is logged by the writer."""
@@ -154,8 +224,11 @@ class BatchWriter:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            items = self._take()
-            await self._flush(items)
+            items = self._in_flight = self._take()
+            try:
+                await self._flush(items)
+            finally:
+                self._in_flight = []
 
     async def _flush(self, items: list[_Pending]) -> None:
         batch = _merge(items)
@@ -184,6 +257,7 @@ class BatchWriter:
                 delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
                 attempt += 1
                 self.outage.set()
+                self._give_up_waiting()
                 log.warning("batch_write_retry", attempt=attempt, rows=len(batch), error=str(exc))
                 await asyncio.sleep(delay)
             except Exception as exc:
@@ -208,6 +282,8 @@ class BatchWriter:
     def _settle(items: Sequence[_Pending], error: BaseException | None) -> None:
         for item in items:
             item.failed = error is not None
+            if item.abandoned and error is None and item.on_late_commit is not None:
+                item.on_late_commit()
             if item.done is None or item.done.done():
                 continue
             if error is None:

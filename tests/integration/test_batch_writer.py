@@ -13,7 +13,7 @@ import pytest
 
 from db.events import Event
 from db.postgres import PostgresStore, create_pool
-from db.repositories import StatusChange, Store, WriteBatch
+from db.repositories import StatusChange, Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.records import Command, Response, User, Vehicle
 from tests.support.proxy import CuttableProxy
@@ -55,6 +55,15 @@ class Recorder:
             assert command is not None
             self.status_at_publish.append(command.status)
         self.published.extend(events)
+
+
+async def store_behind_proxy(pg_dsn: str) -> tuple[CuttableProxy, PostgresStore]:
+    """A PostgreSQL store on one connection through a proxy the test can cut."""
+    parts = urlsplit(pg_dsn)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    proxied = pg_dsn.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
+    return proxy, PostgresStore(await create_pool(proxied, min_size=1, max_size=1))
 
 
 async def test_many_submissions_share_few_transactions(store: Store) -> None:
@@ -113,14 +122,60 @@ async def test_withdrawn_submission_is_never_written(store: Store) -> None:
     assert await store.commands.get(command.command_id) is None
 
 
+async def test_a_submission_that_gives_up_in_the_queue_is_never_written(store: Store) -> None:
+    user, vehicle = await seed(store)
+    writer = BatchWriter(store, Recorder(store).publish)
+    command = new_command(user, vehicle)
+    late: list[str] = []
+    done = writer.submit(
+        WriteBatch(new_commands=[command]),
+        give_up_s=0.01,
+        on_late_commit=lambda: late.append("late"),
+    )
+    with pytest.raises(StoreUnavailable):
+        await done
+    assert writer.queued_rows == 0
+    writer.start()
+    await writer.stop()
+    assert await store.commands.get(command.command_id) is None
+    assert late == []
+
+
+@pytest.mark.integration
+async def test_an_outage_answers_the_impatient_and_reports_their_late_commit(
+    pg_store: PostgresStore, pg_dsn: str
+) -> None:
+    """A caller that asked not to wait through an outage hears StoreUnavailable at once; rows
+    that were already being written still commit afterwards, and the caller learns it."""
+    user, vehicle = await seed(pg_store)
+    proxy, store = await store_behind_proxy(pg_dsn)
+    writer = BatchWriter(store, Recorder(pg_store).publish, retry_delays_s=(0.02,))
+    writer.start()
+    late = asyncio.Event()
+    try:
+        await proxy.cut()
+        command = new_command(user, vehicle)
+        done = writer.submit(
+            WriteBatch(new_commands=[command]), give_up_s=60, on_late_commit=late.set
+        )
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(done, 10)
+        assert writer.outage.is_set()
+        with pytest.raises(StoreUnavailable):
+            await writer.submit(WriteBatch(new_commands=[new_command(user, vehicle)]), give_up_s=60)
+        await proxy.restore()
+        await asyncio.wait_for(late.wait(), 10)
+        assert await pg_store.commands.get(command.command_id) is not None
+    finally:
+        await writer.stop()
+        await store.close()
+        await proxy.stop()
+
+
 @pytest.mark.integration
 async def test_outage_delays_rows_without_losing_them(pg_store: PostgresStore, pg_dsn: str) -> None:
     user, vehicle = await seed(pg_store)
-    parts = urlsplit(pg_dsn)
-    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    proxied = pg_dsn.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-    store = PostgresStore(await create_pool(proxied, min_size=1, max_size=1))
+    proxy, store = await store_behind_proxy(pg_dsn)
     writer = BatchWriter(store, Recorder(pg_store).publish, retry_delays_s=(0.02,))
     writer.start()
     try:
@@ -135,5 +190,4 @@ async def test_outage_delays_rows_without_losing_them(pg_store: PostgresStore, p
     finally:
         await writer.stop()
         await store.close()
-        if proxy._server is not None:
-            await proxy.cut()
+        await proxy.stop()

@@ -28,6 +28,11 @@ class CuttableProxy:
         await self._server.wait_closed()
         self._server = None
 
+    async def stop(self) -> None:
+        """Cuts the link if it is up; for test teardown."""
+        if self._server is not None:
+            await self.cut()
+
     async def restore(self) -> None:
         await self.start()
 
