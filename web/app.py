@@ -18,15 +18,9 @@ from web.auth import setup_auth
 from web.commands.stream import setup_stream_routes
 from web.commands.views import setup_command_routes
 from web.config import Config
-from web.cors import cors_middleware
 from web.health import setup_health_routes
 from web.metrics import Metrics
-from web.middlewares import (
-    add_request_id_header,
-    error_middleware,
-    metrics_middleware,
-    request_id_middleware,
-)
+from web.middlewares import add_request_id_header, edge_middleware
 from web.openapi import setup_openapi_routes
 from web.simulation import setup_simulation
 from web.typedefs import (
@@ -111,8 +105,7 @@ def create_app(
 ) -> web.Application:
     """Builds the app; `store` and `bus` are the seam tests use to bring their own."""
     app = web.Application(
-        # CORS sits outside the error middleware so error answers carry its headers too.
-        middlewares=[request_id_middleware, metrics_middleware, cors_middleware, error_middleware],
+        middlewares=[edge_middleware],
         client_max_size=1024 * 1024,
     )
     registry = CollectorRegistry()

@@ -62,10 +62,7 @@ def needs_authentication(request: web.Request) -> bool:
 
 
 def _known_user(request: web.Request) -> AuthenticatedUser | None:
-    try:
-        return request[current_user_key]
-    except KeyError:
-        return None
+    return request.get(current_user_key)
 
 
 async def authenticate_request(request: web.Request) -> AuthenticatedUser:
@@ -73,6 +70,10 @@ async def authenticate_request(request: web.Request) -> AuthenticatedUser:
     user = _known_user(request)
     if user is not None:
         return user
+    return await _authenticate(request)
+
+
+async def _authenticate(request: web.Request) -> AuthenticatedUser:
     token = bearer_token(request)
     if token is None:
         raise not_authenticated()
@@ -86,7 +87,7 @@ async def authenticate_request(request: web.Request) -> AuthenticatedUser:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Everything under /api/v1 needs a valid access token, except the public paths."""
     if needs_authentication(request):
-        await authenticate_request(request)
+        await _authenticate(request)
     return await handler(request)
 
 
