@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
+from attrs import frozen
 
 from actors.sink import TerminalStatus
 from db.events import Event
@@ -25,15 +26,21 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def response_channel(command_id: UUID) -> str:
+def response_channel(command_id: UUID | str) -> str:
     return f"response:{command_id}"
 
 
-def response_message(response: Response, vehicle_id: UUID) -> dict[str, Any]:
+def _text(value: UUID | str) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def response_message(
+    response: Response, vehicle_id: UUID | str, command_id: str | None = None
+) -> dict[str, Any]:
     return {
         "event": "response",
-        "command_id": str(response.command_id),
-        "vehicle_id": str(vehicle_id),
+        "command_id": command_id or str(response.command_id),
+        "vehicle_id": _text(vehicle_id),
         "response_id": str(response.response_id),
         "response_payload": response.response_payload,
         "sequence_number": response.sequence_number,
@@ -42,8 +49,8 @@ def response_message(response: Response, vehicle_id: UUID) -> dict[str, Any]:
 
 
 def status_message(
-    command_id: UUID,
-    vehicle_id: UUID,
+    command_id: UUID | str,
+    vehicle_id: UUID | str,
     status: CommandStatus,
     completed_at: datetime | None,
     error_message: str | None = None,
@@ -55,8 +62,8 @@ def status_message(
     the command's stream, its vehicle's feed and the fleet feed."""
     message: dict[str, Any] = {
         "event": "error" if status in ("failed", "timed_out") else "status",
-        "command_id": str(command_id),
-        "vehicle_id": str(vehicle_id),
+        "command_id": _text(command_id),
+        "vehicle_id": _text(vehicle_id),
         "command_name": command_name,
         "status": status,
         "completed_at": iso(completed_at),
@@ -92,30 +99,62 @@ def command_audit(
     )
 
 
+@frozen
+class Tracked:
+    """What the pipeline remembers of a running command; ids as text, made once."""
+
+    command_name: str
+    user_id: UUID | None
+    command_id: str
+    vehicle_id: str
+    channel: str
+
+    @classmethod
+    def of(
+        cls, command_id: UUID, vehicle_id: UUID, name: str = "", user_id: UUID | None = None
+    ) -> Tracked:
+        text = str(command_id)
+        return cls(name, user_id, text, str(vehicle_id), response_channel(text))
+
+
 class CommandPipeline:
     """The actor system's sink: rows to the batch writer, events after their commit."""
 
     def __init__(self, writer: BatchWriter, metrics: Metrics) -> None:
         self._writer = writer
         self._metrics = metrics
-        self._tracked: dict[UUID, tuple[str, UUID | None]] = {}
+        self._tracked: dict[UUID, Tracked] = {}
+        self._finished_counters: dict[tuple[str, str], Any] = {}
 
-    def track(self, command: Command) -> None:
+    def track(self, command: Command, tracked: Tracked | None = None) -> Tracked:
         """Remembers who asked for what, for vehicle events, audit entries and metrics."""
-        self._tracked[command.command_id] = (command.command_name, command.user_id)
+        tracked = tracked or Tracked.of(
+            command.command_id, command.vehicle_id, command.command_name, command.user_id
+        )
+        self._tracked[command.command_id] = tracked
+        return tracked
+
+    def _known(self, command_id: UUID, vehicle_id: UUID) -> Tracked:
+        return self._tracked.get(command_id) or Tracked.of(command_id, vehicle_id)
 
     async def _write(self, batch: WriteBatch, events: list[Event]) -> None:
         await self._writer.has_room()
         self._writer.post(batch, events)
 
     async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
-        name, _ = self._tracked.get(command_id, ("", None))
+        known = self._known(command_id, vehicle_id)
         await self._write(
             WriteBatch(status_changes=[StatusChange(command_id, "in_progress")]),
             [
                 (
-                    response_channel(command_id),
-                    status_message(command_id, vehicle_id, "in_progress", None, command_name=name),
+                    known.channel,
+                    status_message(
+                        known.command_id,
+                        known.vehicle_id,
+                        "in_progress",
+                        None,
+                        command_name=known.command_name,
+                    ),
                 )
             ],
         )
@@ -129,10 +168,11 @@ class CommandPipeline:
         is_final: bool,
         at: datetime,
     ) -> None:
+        known = self._known(command_id, vehicle_id)
         response = Response(new_id(), command_id, payload, sequence_number, is_final, at)
         await self._write(
             WriteBatch(responses=[response]),
-            [(response_channel(command_id), response_message(response, vehicle_id))],
+            [(known.channel, response_message(response, known.vehicle_id, known.command_id))],
         )
 
     async def command_finished(
@@ -143,12 +183,13 @@ class CommandPipeline:
         error_message: str | None,
         at: datetime,
     ) -> None:
-        name, user_id = self._tracked.pop(command_id, ("", None))
+        known = self._tracked.pop(command_id, None) or Tracked.of(command_id, vehicle_id)
+        name = known.command_name
         audit = command_audit(
             "command_completed" if status == "completed" else "command_failed",
             command_id=command_id,
             vehicle_id=vehicle_id,
-            user_id=user_id,
+            user_id=known.user_id,
             at=at,
             details={"status": status, "error_message": error_message, "command_name": name},
         )
@@ -159,10 +200,16 @@ class CommandPipeline:
             ),
             [
                 (
-                    response_channel(command_id),
-                    status_message(command_id, vehicle_id, status, at, error_message, name),
+                    known.channel,
+                    status_message(
+                        known.command_id, known.vehicle_id, status, at, error_message, name
+                    ),
                 )
             ],
         )
-        self._metrics.commands.labels(status, name).inc()
-        log.debug("command_recorded", command_id=str(command_id), status=status)
+        counter = self._finished_counters.get((status, name))
+        if counter is None:
+            counter = self._metrics.commands.labels(status, name)
+            self._finished_counters[(status, name)] = counter
+        counter.inc()
+        log.debug("command_recorded", command_id=known.command_id, status=status)

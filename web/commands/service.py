@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from sovd.records import Command, new_id
 from web.auth.service import AuthenticatedUser, ClientInfo
 from web.commands.pipeline import (
     CommandPipeline,
+    Tracked,
     command_audit,
     response_channel,
     status_message,
@@ -115,11 +115,14 @@ class CommandService:
             ip_address=client.ip_address,
             user_agent=client.user_agent,
         )
+        tracked = Tracked.of(
+            command.command_id, command.vehicle_id, command.command_name, user.user_id
+        )
         submitted_event = (
-            response_channel(command.command_id),
+            tracked.channel,
             status_message(
-                command.command_id,
-                command.vehicle_id,
+                tracked.command_id,
+                tracked.vehicle_id,
                 "pending",
                 None,
                 command_name=command.command_name,
@@ -136,7 +139,7 @@ class CommandService:
                 return await self._replay(held.command_id, held.request_hash, request)
             self._writer.post(WriteBatch(audit=[audit]), [submitted_event])
 
-        self._pipeline.track(command)
+        self._pipeline.track(command, tracked)
         try:
             self._actors.submit(
                 command.vehicle_id, command.command_id, command.command_name, parsed
@@ -148,8 +151,8 @@ class CommandService:
             raise
         log.info(
             "command_accepted",
-            command_id=str(command.command_id),
-            vehicle_id=str(command.vehicle_id),
+            command_id=tracked.command_id,
+            vehicle_id=tracked.vehicle_id,
             command_name=command.command_name,
         )
         return Accepted(command)
@@ -159,20 +162,12 @@ class CommandService:
 
         A submission already being written cannot be taken back: if it commits after the
         client heard 503, it is failed at once, so it never runs unseen."""
-        done = self._writer.submit(batch, [event])
-        outage: asyncio.Future[Any] = asyncio.ensure_future(self._writer.outage.wait())
-        try:
-            await asyncio.wait(
-                {done, outage}, timeout=ACCEPT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            outage.cancel()
-        if done.done():
-            done.result()
-            return
-        if not self._writer.withdraw(done):
-            done.add_done_callback(lambda _: self._refuse(command, "the store was unavailable"))
-        raise StoreUnavailable("the command could not be stored in time")
+        await self._writer.submit(
+            batch,
+            [event],
+            give_up_s=ACCEPT_TIMEOUT_S,
+            on_late_commit=lambda: self._refuse(command, "the store was unavailable"),
+        )
 
     def _refuse(self, command: Command, reason: str) -> None:
         """Ends a stored command that will never run; recovery at the next start covers a
