@@ -28,7 +28,10 @@ async def test_loadtest_sends_the_offered_load_and_sees_every_completion() -> No
     finally:
         await server.stop()
     assert code == 0, err
-    assert "sent 100, accepted 100, rejected {}" in out
+    assert (
+        "sent 100, accepted 100, rejected {}, client errors {}, unanswered when the run ended 0"
+        in out
+    )
     assert "terminal {'completed': 100}, never finished 0" in out
     assert "POST-to-completed ms: p50" in out
 
