@@ -40,6 +40,25 @@ def target_ecu(params: object) -> int | None:
     return int(address, 16) if isinstance(address, str) else None
 
 
+# Parsed parameter objects remembered per command type.
+PARSED_KEPT = 4096
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _flat_key(raw: object) -> tuple[Any, ...] | None:
+    """A key for a JSON object of scalars that tells apart 1, 1.0, True and "1"; None for
+    anything else."""
+    if not isinstance(raw, dict):
+        return None
+    key: list[Any] = []
+    for name, value in raw.items():
+        kind = type(value)
+        if kind not in _SCALARS:
+            return None
+        key += (name, kind, value)
+    return tuple(key)
+
+
 @frozen
 class CommandType(Generic[P]):
     name: str
@@ -50,16 +69,29 @@ class CommandType(Generic[P]):
     idempotent: bool = False
     streaming: bool = False
     schema: dict[str, Any] = field(init=False, eq=False, repr=False)
+    _parsed: dict[tuple[Any, ...], P] = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         attrs.resolve_types(cast(Any, self.params_type))
         object.__setattr__(self, "schema", params_schema(self.params_type))
+        object.__setattr__(self, "_parsed", {})
 
     def parse(self, raw: object) -> P:
-        """Validates wire params; raises InvalidParams with one FieldError per problem."""
+        """Validates wire params; raises InvalidParams with one FieldError per problem.
+
+        Flat parameter objects recur (the same ECU, the same DID), and their parsed form is
+        immutable, so a bounded number of them are remembered."""
         if isinstance(raw, self.params_type):
             return raw
-        return structure_params(self.params_type, raw)
+        key = _flat_key(raw)
+        if key is not None:
+            known = self._parsed.get(key)
+            if known is not None:
+                return known
+        parsed = structure_params(self.params_type, raw)
+        if key is not None and len(self._parsed) < PARSED_KEPT:
+            self._parsed[key] = parsed
+        return parsed
 
     def check_target(self, params: object, profile: VehicleProfile) -> None:
         """Raises UnknownEcu if the params address an ECU the vehicle does not have."""

@@ -7,7 +7,7 @@ from attrs import frozen
 
 from sovd.commands import COMMANDS, ReadDtcParams
 from sovd.demo import VW_GOLF
-from sovd.errors import UnknownCommand, UnknownEcu
+from sovd.errors import InvalidParams, UnknownCommand, UnknownEcu
 from sovd.params import EcuAddress
 from sovd.registry import CommandRegistry, CommandType, Reply
 from sovd.state import VehicleState
@@ -74,3 +74,16 @@ def test_check_target_knows_the_vehicles_ecus() -> None:
     (error,) = caught.value.errors
     assert error.field == "ecuAddress"
     assert error.message.startswith("no ECU at 0x42 on this vehicle (has 0x01, 0x02")
+
+
+def test_flat_params_are_parsed_once_and_their_json_types_still_count() -> None:
+    read_dtc = COMMANDS.get("ReadDTC")
+    first = read_dtc.parse({"ecuAddress": "0x01"})
+    assert read_dtc.parse({"ecuAddress": "0x01"}) is first
+    for wrong in ({"ecuAddress": 1}, {"ecuAddress": True}, {"ecuAddress": 1.0}):
+        for _ in range(2):  # a refusal is never remembered as a success
+            with pytest.raises(InvalidParams):
+                read_dtc.parse(wrong)
+    nested = {"ecuAddress": "0x01", "extra": {"x": 1}}
+    with pytest.raises(InvalidParams):
+        read_dtc.parse(nested)
