@@ -125,6 +125,7 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     await recover_unfinished(app)
     yield
     await actors.stop(timeout=config.server.shutdown_timeout_s)
+    pipeline.flush()
     await writer.stop()
     await hub.stop()
 

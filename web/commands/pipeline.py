@@ -5,17 +5,18 @@ rows are committed, so a subscriber never hears of a result the store does not h
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import structlog
-from attrs import frozen
+from attrs import define, field, frozen
 
 from actors.sink import TerminalStatus
 from db.events import Event
 from db.repositories import StatusChange, WriteBatch
-from db.writer import BatchWriter
+from db.writer import BatchWriter, WriterStopped
 from sovd.records import AuditEntry, Command, CommandStatus, Response, new_id
 from web.metrics import Metrics
 
@@ -99,6 +100,16 @@ def command_audit(
     )
 
 
+@define
+class _Rows:
+    """One command's rows and events gathered for a single writer submission."""
+
+    status_changes: list[StatusChange] = field(factory=list)
+    responses: list[Response] = field(factory=list)
+    audit: list[AuditEntry] = field(factory=list)
+    events: list[Event] = field(factory=list)
+
+
 @frozen
 class Tracked:
     """What the pipeline remembers of a running command; ids as text, made once."""
@@ -124,6 +135,8 @@ class CommandPipeline:
         self._writer = writer
         self._metrics = metrics
         self._tracked: dict[UUID, Tracked] = {}
+        self._gathered: dict[UUID, _Rows] = {}
+        self._flush_scheduled = False
         self._finished_counters: dict[tuple[str, str], Any] = {}
 
     def track(self, command: Command, tracked: Tracked | None = None) -> Tracked:
@@ -137,26 +150,66 @@ class CommandPipeline:
     def _known(self, command_id: UUID, vehicle_id: UUID) -> Tracked:
         return self._tracked.get(command_id) or Tracked.of(command_id, vehicle_id)
 
-    async def _write(self, batch: WriteBatch, events: list[Event]) -> None:
+    async def _write(
+        self,
+        command_id: UUID,
+        event: Event,
+        *,
+        status: StatusChange | None = None,
+        response: Response | None = None,
+        audit: AuditEntry | None = None,
+    ) -> None:
+        """Gathers a command's rows until the event loop turns, then hands them to the writer
+        as one submission: a command that runs without pausing (no simulated latency) costs
+        the writer one submission instead of one per lifecycle step, and a command that
+        pauses still has its `in_progress` written at once."""
         await self._writer.has_room()
-        self._writer.post(batch, events)
+        rows = self._gathered.get(command_id)
+        if rows is None:
+            rows = self._gathered[command_id] = _Rows()
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self.flush)
+        if status is not None:
+            rows.status_changes.append(status)
+        if response is not None:
+            rows.responses.append(response)
+        if audit is not None:
+            rows.audit.append(audit)
+        rows.events.append(event)
+
+    def flush(self) -> None:
+        """Hands every gathered row to the writer, in the order the commands began."""
+        self._flush_scheduled = False
+        gathered, self._gathered = self._gathered, {}
+        for command_id, rows in gathered.items():
+            try:
+                self._writer.post(
+                    WriteBatch(
+                        status_changes=rows.status_changes,
+                        responses=rows.responses,
+                        audit=rows.audit,
+                    ),
+                    rows.events,
+                )
+            except WriterStopped:
+                log.error("command_rows_not_written", command_id=str(command_id))
 
     async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
         known = self._known(command_id, vehicle_id)
         await self._write(
-            WriteBatch(status_changes=[StatusChange(command_id, "in_progress")]),
-            [
-                (
-                    known.channel,
-                    status_message(
-                        known.command_id,
-                        known.vehicle_id,
-                        "in_progress",
-                        None,
-                        command_name=known.command_name,
-                    ),
-                )
-            ],
+            command_id,
+            (
+                known.channel,
+                status_message(
+                    known.command_id,
+                    known.vehicle_id,
+                    "in_progress",
+                    None,
+                    command_name=known.command_name,
+                ),
+            ),
+            status=StatusChange(command_id, "in_progress"),
         )
 
     async def command_chunk(
@@ -171,8 +224,9 @@ class CommandPipeline:
         known = self._known(command_id, vehicle_id)
         response = Response(new_id(), command_id, payload, sequence_number, is_final, at)
         await self._write(
-            WriteBatch(responses=[response]),
-            [(known.channel, response_message(response, known.vehicle_id, known.command_id))],
+            command_id,
+            (known.channel, response_message(response, known.vehicle_id, known.command_id)),
+            response=response,
         )
 
     async def command_finished(
@@ -194,18 +248,13 @@ class CommandPipeline:
             details={"status": status, "error_message": error_message, "command_name": name},
         )
         await self._write(
-            WriteBatch(
-                status_changes=[StatusChange(command_id, status, error_message, at)],
-                audit=[audit],
+            command_id,
+            (
+                known.channel,
+                status_message(known.command_id, known.vehicle_id, status, at, error_message, name),
             ),
-            [
-                (
-                    known.channel,
-                    status_message(
-                        known.command_id, known.vehicle_id, status, at, error_message, name
-                    ),
-                )
-            ],
+            status=StatusChange(command_id, status, error_message, at),
+            audit=audit,
         )
         counter = self._finished_counters.get((status, name))
         if counter is None:
