@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar, cast
 
 import attrs
+import orjson
 from attrs import field, frozen
 
 from sovd.errors import UnknownCommand, UnknownEcu
@@ -40,23 +41,21 @@ def target_ecu(params: object) -> int | None:
     return int(address, 16) if isinstance(address, str) else None
 
 
-# Parsed parameter objects remembered per command type.
+# Parsed parameter objects remembered per command type, keyed by their JSON text (which
+# tells 1, 1.0, true and "1" apart). Every params type holds scalars only, so what is
+# remembered cannot be changed by whoever receives it.
 PARSED_KEPT = 4096
-_SCALARS = (str, int, float, bool, type(None))
+MAX_KEY_BYTES = 512
 
 
-def _flat_key(raw: object) -> tuple[Any, ...] | None:
-    """A key for a JSON object of scalars that tells apart 1, 1.0, True and "1"; None for
-    anything else."""
+def _json_key(raw: object) -> bytes | None:
     if not isinstance(raw, dict):
         return None
-    key: list[Any] = []
-    for name, value in raw.items():
-        kind = type(value)
-        if kind not in _SCALARS:
-            return None
-        key += (name, kind, value)
-    return tuple(key)
+    try:
+        key = orjson.dumps(raw)
+    except TypeError:
+        return None
+    return key if len(key) <= MAX_KEY_BYTES else None
 
 
 @frozen
@@ -69,7 +68,7 @@ class CommandType(Generic[P]):
     idempotent: bool = False
     streaming: bool = False
     schema: dict[str, Any] = field(init=False, eq=False, repr=False)
-    _parsed: dict[tuple[Any, ...], P] = field(init=False, eq=False, repr=False)
+    _parsed: dict[bytes, P] = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         attrs.resolve_types(cast(Any, self.params_type))
@@ -79,11 +78,11 @@ class CommandType(Generic[P]):
     def parse(self, raw: object) -> P:
         """Validates wire params; raises InvalidParams with one FieldError per problem.
 
-        Flat parameter objects recur (the same ECU, the same DID), and their parsed form is
+        The same parameters recur (the same ECU, the same DID) and their parsed form is
         immutable, so a bounded number of them are remembered."""
         if isinstance(raw, self.params_type):
             return raw
-        key = _flat_key(raw)
+        key = _json_key(raw)
         if key is not None:
             known = self._parsed.get(key)
             if known is not None:
