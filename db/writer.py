@@ -190,7 +190,8 @@ class BatchWriter:
         await self.submit(batch, events)
 
     async def has_room(self) -> None:
-        await self._room.wait()
+        if not self._room.is_set():
+            await self._room.wait()
 
     @property
     def stopping(self) -> bool:

@@ -53,6 +53,8 @@ class CommandRequest:
 class Accepted:
     command: Command
     replayed: bool = False
+    # The command's ids as text, when this request made it (a replay has none).
+    ids: Tracked | None = None
 
 
 def utc_now() -> datetime:
@@ -155,7 +157,7 @@ class CommandService:
             vehicle_id=tracked.vehicle_id,
             command_name=command.command_name,
         )
-        return Accepted(command)
+        return Accepted(command, ids=tracked)
 
     async def _persist(self, command: Command, batch: WriteBatch, event: Event) -> None:
         """Waits for the commit; answers 503 when the store is down or too slow.

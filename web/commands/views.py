@@ -14,7 +14,7 @@ from sovd.records import COMMAND_STATUSES, Command, Response
 from web.auth import current_user, ensure_visible, owner_filter, require_role
 from web.auth.views import client_of
 from web.bodies import read_json_object, unknown_fields
-from web.commands.pipeline import iso
+from web.commands.pipeline import Tracked, iso
 from web.commands.service import CommandRequest
 from web.problems import ApiError, FieldProblem
 from web.queries import MAX_OFFSET, QueryReader
@@ -28,11 +28,13 @@ def dumps_json(document: Any) -> str:
     return orjson.dumps(document).decode()
 
 
-def command_json(command: Command) -> dict[str, Any]:
+def command_json(command: Command, ids: Tracked | None = None) -> dict[str, Any]:
+    """The API's command object; `ids` spares turning ids the pipeline already holds as text
+    into text again."""
     return {
-        "command_id": str(command.command_id),
+        "command_id": ids.command_id if ids is not None else str(command.command_id),
         "user_id": str(command.user_id),
-        "vehicle_id": str(command.vehicle_id),
+        "vehicle_id": ids.vehicle_id if ids is not None else str(command.vehicle_id),
         "command_name": command.command_name,
         "command_params": command.command_params,
         "status": command.status,
@@ -93,7 +95,7 @@ def _idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def stream_url(request: web.Request, command_id: UUID) -> str:
+def stream_url(request: web.Request, command_id: UUID | str) -> str:
     scheme = "wss" if request.scheme == "https" else "ws"
     return f"{scheme}://{request.host}/ws/responses/{command_id}"
 
@@ -105,11 +107,15 @@ async def submit_command(request: web.Request) -> web.Response:
         current_user(request), command_request, client_of(request), _idempotency_key(request)
     )
     command = accepted.command
-    body = command_json(command) | {"stream_url": stream_url(request, command.command_id)}
-    headers = {"Location": f"/api/v1/commands/{command.command_id}"}
+    ids = accepted.ids
+    command_id = ids.command_id if ids is not None else str(command.command_id)
+    body = command_json(command, ids) | {"stream_url": stream_url(request, command_id)}
+    headers = {"Location": f"/api/v1/commands/{command_id}"}
     if accepted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return web.json_response(body, status=202, headers=headers, dumps=dumps_json)
+    return web.Response(
+        body=orjson.dumps(body), status=202, headers=headers, content_type="application/json"
+    )
 
 
 async def _visible_command(request: web.Request) -> Command:
