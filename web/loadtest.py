@@ -134,6 +134,13 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         pool = LeanPool(plan.url, plan.connections)
         await pool.open()
 
+        outstanding = 0  # requests sent and not answered yet
+
+        def check_finished() -> None:
+            """Done once everything is sent, answered, and every accepted command ended."""
+            if sending_done.is_set() and outstanding == 0 and not sent_at:
+                finished.set()
+
         def settle(command_id: str, status: str, at: float) -> None:
             started = sent_at.pop(command_id, None)
             if started is None:
@@ -142,8 +149,7 @@ async def run_load(plan: LoadPlan) -> LoadReport:
             report.terminal[status] += 1
             report.completion_latencies_s.append(at - started)
             report.last_completion = at
-            if not sent_at and sending_done.is_set():
-                finished.set()
+            check_finished()
 
         async def watch() -> None:
             async for message in feed:
@@ -152,8 +158,6 @@ async def run_load(plan: LoadPlan) -> LoadReport:
                 event = orjson.loads(message.data)
                 if event.get("status") in TERMINAL:
                     settle(event["command_id"], event["status"], time.perf_counter())
-
-        outstanding = 0
 
         def answered(status: int, body: bytes, started: float) -> None:
             nonlocal outstanding
@@ -171,8 +175,7 @@ async def run_load(plan: LoadPlan) -> LoadReport:
                 sent_at[command_id] = started
                 if command_id in early:
                     settle(command_id, *early.pop(command_id))
-            if outstanding == 0 and sending_done.is_set() and not sent_at:
-                finished.set()
+            check_finished()
 
         requests = itertools.cycle(
             [
