@@ -1,8 +1,13 @@
 """End-to-end pipeline benchmark (SPEC §6): one `sovd-sim serve` process on PostgreSQL and
 Redis, simulated latency 0, open-loop load from a second process (`sovd-sim loadtest`).
 
-Prints completed commands/s and POST-to-completed percentiles with group commit, then the
-same with one transaction per write for comparison.
+Prints completed commands/s, POST-to-completed percentiles and the CPU each command costs
+the server, PostgreSQL and Redis, with group commit and then, for comparison, with one
+transaction per writer submission (`SOVD_WRITE_BATCH_MAX_ROWS=1`): a command then costs two
+transactions, its accepted row and its gathered lifecycle rows.
+
+Throughput on a shared 2-core machine moves by up to a third between identical runs; CPU
+per command moves much less, so compare that across changes, and repeat runs.
 
     .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10]
 
@@ -27,7 +32,7 @@ ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:54
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "bench-admin-password"
 SECRET = "bench-secret-" + "b" * 40
-MODES = {"group commit": "2000", "one transaction per write": "1"}
+MODES = {"group commit": "2000", "one transaction per submission": "1"}
 
 
 def free_port() -> int:
