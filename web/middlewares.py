@@ -45,7 +45,8 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     sent = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = sent if sent and ACCEPTABLE_REQUEST_ID.match(sent) else new_id().hex
     request[request_id_key] = request_id
-    structlog.contextvars.clear_contextvars()
+    # Each request runs in a task of its own, on a copy of the connection's context, so what
+    # is bound here (and by the handlers) ends with the request and never reaches another.
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,7 +35,13 @@ async def client(
             422, "validation_failed", "Bad input.", errors=[FieldProblem("port", "too big")]
         )
 
+    async def context(request: web.Request) -> web.Response:
+        bound = structlog.contextvars.get_contextvars()
+        structlog.contextvars.bind_contextvars(bound_by_handler=request.query.get("mark", ""))
+        return web.json_response(bound)
+
     app.router.add_get("/test/explode", explode)
+    app.router.add_get("/test/context", context)
     app.router.add_post("/test/refuse", refuse)
     return await aiohttp_client(app)
 
@@ -89,6 +96,13 @@ async def test_crash_is_a_500_problem_without_trace_and_logged_with_request_id(
     failures = [e for e in logs if e["event"] == "request_failed"]
     assert len(failures) == 1
     assert failures[0]["request_id"] == body["request_id"]
+
+
+async def test_log_context_is_the_requests_own_and_ends_with_it(client: Client) -> None:
+    first = await client.get("/test/context?mark=first", headers={"X-Request-ID": "req-1"})
+    assert await first.json() == {"request_id": "req-1"}
+    second = await client.get("/test/context", headers={"X-Request-ID": "req-2"})
+    assert await second.json() == {"request_id": "req-2"}
 
 
 async def test_api_error_carries_field_errors(client: Client) -> None:
