@@ -11,16 +11,22 @@ from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
-import attrs
 import orjson
 
+from db.pg_batch import (
+    AUDIT_COLUMNS,
+    COMMAND_COLUMNS,
+    RESPONSE_COLUMNS,
+    batch_statement,
+    columns,
+    json_text,
+)
 from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
     FleetRecord,
     IdempotencyRecord,
-    StatusChange,
     StoreUnavailable,
     VehicleFilter,
     WriteBatch,
@@ -370,12 +376,15 @@ WHERE v.fleet = ANY($1::text[])
     AND NOT EXISTS (SELECT 1 FROM vehicles_incoming AS i WHERE i.vehicle_id = v.vehicle_id)
 """
 # Unchanged rows are left alone: re-spawning a fleet writes nothing.
-MERGE_CHANGED_VEHICLES = MERGE_VEHICLE_STAGING + """
+MERGE_CHANGED_VEHICLES = (
+    MERGE_VEHICLE_STAGING
+    + """
 WHERE (vehicles.vin, vehicles.make, vehicles.model, vehicles.year,
        vehicles.connection_status, vehicles.fleet, vehicles.metadata)
     IS DISTINCT FROM (EXCLUDED.vin, EXCLUDED.make, EXCLUDED.model, EXCLUDED.year,
                       EXCLUDED.connection_status, EXCLUDED.fleet, EXCLUDED.metadata)
 """
+)
 FLEET_COLUMNS = "name, definition, vehicle_count, created_at, updated_at"
 UPSERT_FLEETS = f"""
 INSERT INTO fleets ({FLEET_COLUMNS})
@@ -404,7 +413,7 @@ class PgFleets:
         """COPY into a staging table, then prune, merge and record in one transaction."""
         rows = _vehicle_rows(vehicles)
         fleet_rows = [
-            (f.name, _json(f.definition), f.vehicle_count, f.created_at, f.updated_at)
+            (f.name, json_text(f.definition), f.vehicle_count, f.created_at, f.updated_at)
             for f in fleets
         ]
         async with self._pool.acquire() as conn, conn.transaction():
@@ -413,7 +422,7 @@ class PgFleets:
             await conn.execute("ANALYZE vehicles_incoming")
             await conn.execute(PRUNE_FLEET_VEHICLES, [f.name for f in fleets])
             await conn.execute(MERGE_CHANGED_VEHICLES)
-            await conn.execute(UPSERT_FLEETS, *_columns(fleet_rows, 5))
+            await conn.execute(UPSERT_FLEETS, *columns(fleet_rows, 5))
         self._vehicles.totals.clear()
         if len(rows) >= VACUUM_AFTER_ROWS:
             await self._pool.execute("VACUUM (ANALYZE) vehicles")
@@ -429,10 +438,6 @@ class PgFleets:
         return _affected(deleted)
 
 
-COMMAND_COLUMNS = (
-    "command_id, user_id, vehicle_id, command_name, command_params, status, submitted_at, "
-    "error_message, completed_at"
-)
 SET_COMMAND_STATUS = """
 UPDATE commands SET status = $2, error_message = $3, completed_at = $4 WHERE command_id = $1
 """
@@ -534,11 +539,6 @@ class PgCommands:
         return _affected(result) == 1
 
 
-RESPONSE_COLUMNS = (
-    "response_id, command_id, response_payload, sequence_number, is_final, received_at"
-)
-
-
 @translate_errors
 class PgResponses:
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -567,12 +567,6 @@ class PgResponses:
             command_id,
         )
         return [Response(**dict(r)) for r in rows]
-
-
-AUDIT_COLUMNS = (
-    "log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id, entity_id, "
-    "details, ip_address, user_agent"
-)
 
 
 @translate_errors
@@ -618,139 +612,6 @@ class PgAudit:
         return Page(items=[AuditEntry(**dict(r)) for r in rows], total=int(total))
 
 
-# One data-modifying CTE per kind of row, so a whole batch is one statement: one round trip
-# and one implicit transaction. The parts see the same snapshot, so a status change must not
-# target a command inserted by the same statement; `_batch_statement` folds those into the
-# insert. Foreign keys are checked at the end of the statement, after every part ran.
-BATCH_PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "new_commands": (
-        f"""INSERT INTO commands ({COMMAND_COLUMNS})
-    SELECT command_id, user_id, vehicle_id, command_name, params::jsonb, status,
-           submitted_at, error_message, completed_at
-    FROM unnest({{}}) AS u (command_id, user_id, vehicle_id, command_name, params, status,
-                          submitted_at, error_message, completed_at)""",
-        ("uuid", "uuid", "uuid", "text", "text", "text", "timestamptz", "text", "timestamptz"),
-    ),
-    "status_changes": (
-        """UPDATE commands AS c
-    SET status = u.status, error_message = u.error_message, completed_at = u.completed_at
-    FROM unnest({}) AS u (command_id, status, error_message, completed_at)
-    WHERE c.command_id = u.command_id""",
-        ("uuid", "text", "text", "timestamptz"),
-    ),
-    "responses": (
-        f"""INSERT INTO responses ({RESPONSE_COLUMNS})
-    SELECT response_id, command_id, payload::jsonb, sequence_number, is_final, received_at
-    FROM unnest({{}}) AS u (response_id, command_id, payload, sequence_number, is_final,
-                          received_at)""",
-        ("uuid", "uuid", "text", "int", "bool", "timestamptz"),
-    ),
-    "audit": (
-        f"""INSERT INTO audit_logs ({AUDIT_COLUMNS})
-    SELECT log_id, action, entity_type, timestamp, user_id, vehicle_id, command_id,
-           entity_id, details::jsonb, ip_address, user_agent
-    FROM unnest({{}}) AS u (log_id, action, entity_type, timestamp, user_id, vehicle_id,
-                          command_id, entity_id, details, ip_address, user_agent)""",
-        (
-            "uuid", "text", "text", "timestamptz", "uuid", "uuid", "uuid", "uuid", "text",
-            "text", "text",
-        ),
-    ),
-}  # fmt: skip
-
-
-@functools.cache
-def _batch_sql(present: tuple[str, ...]) -> str:
-    """The statement writing the given parts of a batch (at most 15 variants, cached)."""
-    ctes = []
-    next_param = 1
-    for name in present:
-        template, types = BATCH_PARTS[name]
-        params = ", ".join(f"${next_param + i}::{kind}[]" for i, kind in enumerate(types))
-        next_param += len(types)
-        ctes.append(f"{name} AS (\n    {template.format(params)}\n)")
-    return "WITH " + ",\n".join(ctes) + "\nSELECT 1"
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
-
-
-def _batch_statement(batch: WriteBatch) -> tuple[str, list[list[Any]]] | None:
-    """(SQL, arguments) writing the whole batch in one statement, or None for nothing."""
-    latest: dict[UUID, StatusChange] = {}
-    for change in batch.status_changes:
-        latest[change.command_id] = change
-    commands = list(batch.new_commands)
-    for i, command in enumerate(commands):
-        folded = latest.pop(command.command_id, None)
-        if folded is not None:
-            change = folded
-            commands[i] = attrs.evolve(
-                command,
-                status=change.status,
-                error_message=change.error_message,
-                completed_at=change.completed_at,
-            )
-    rows: dict[str, list[tuple[Any, ...]]] = {
-        "new_commands": [
-            (
-                c.command_id,
-                c.user_id,
-                c.vehicle_id,
-                c.command_name,
-                _json(c.command_params),
-                c.status,
-                c.submitted_at,
-                c.error_message,
-                c.completed_at,
-            )
-            for c in commands
-        ],
-        "status_changes": [
-            (c.command_id, c.status, c.error_message, c.completed_at) for c in latest.values()
-        ],
-        "responses": [
-            (
-                r.response_id,
-                r.command_id,
-                _json(r.response_payload),
-                r.sequence_number,
-                r.is_final,
-                r.received_at,
-            )
-            for r in batch.responses
-        ],
-        "audit": [
-            (
-                e.log_id,
-                e.action,
-                e.entity_type,
-                e.timestamp,
-                e.user_id,
-                e.vehicle_id,
-                e.command_id,
-                e.entity_id,
-                _json(e.details),
-                e.ip_address,
-                e.user_agent,
-            )
-            for e in batch.audit
-        ],
-    }
-    present = tuple(name for name, part in rows.items() if part)
-    if not present:
-        return None
-    return _batch_sql(present), [
-        column
-        for name in present for column in _columns(rows[name], len(BATCH_PARTS[name][1]))
-    ]
-
-
 class PostgresStore:
     kind = "postgresql"
 
@@ -773,7 +634,7 @@ class PostgresStore:
 
     @_translating
     async def write_batch(self, batch: WriteBatch) -> None:
-        statement = _batch_statement(batch)
+        statement = batch_statement(batch)
         if statement is None:
             return
         sql, args = statement
