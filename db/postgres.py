@@ -575,26 +575,9 @@ class PgAudit:
         self._pool = pool
 
     async def add_many(self, entries: Sequence[AuditEntry]) -> None:
-        await self._pool.executemany(
-            f"INSERT INTO audit_logs ({AUDIT_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            [
-                (
-                    e.log_id,
-                    e.action,
-                    e.entity_type,
-                    e.timestamp,
-                    e.user_id,
-                    e.vehicle_id,
-                    e.command_id,
-                    e.entity_id,
-                    e.details,
-                    e.ip_address,
-                    e.user_agent,
-                )
-                for e in entries
-            ],
-        )
+        statement = batch_statement(WriteBatch(audit=entries))
+        if statement is not None:
+            await self._pool.execute(statement[0], *statement[1])
 
     async def list(self, query: AuditFilter) -> Page[AuditEntry]:
         where = _Where()
