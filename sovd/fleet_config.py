@@ -38,6 +38,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from sovd import strict
 from sovd.demo import ALL_SIGNALS, DEMO_PROFILES
 from sovd.dids import DID_CATALOG, IDENTIFICATION_DIDS, ScaledCodec
 from sovd.dtcs import DTC_CATALOG
@@ -257,21 +258,6 @@ def _kind(value: object) -> str:
     return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
-def _strict(expected: type, label: str) -> Callable[[object, object], object]:
-    def structure(value: object, _: object) -> object:
-        if type(value) is not expected:
-            raise TypeError(f"expected {label}, got {_kind(value)}")
-        return value
-
-    return structure
-
-
-def _structure_float(value: object, _: object) -> float:
-    if type(value) not in (int, float):
-        raise TypeError(f"expected a number, got {_kind(value)}")
-    return float(value)  # type: ignore[arg-type]
-
-
 def _is_hex(tp: Any) -> bool:
     return bool(tp == Hex)
 
@@ -348,10 +334,10 @@ def _unstructure_hook(cls: type) -> Any:
 
 
 converter = Converter(forbid_extra_keys=True, detailed_validation=True)
-converter.register_structure_hook(str, _strict(str, "a string"))
-converter.register_structure_hook(int, _strict(int, "an integer"))
-converter.register_structure_hook(bool, _strict(bool, "true or false"))
-converter.register_structure_hook(float, _structure_float)
+converter.register_structure_hook(str, strict.exact(str, "a string", _kind))
+converter.register_structure_hook(int, strict.exact(int, "an integer", _kind))
+converter.register_structure_hook(bool, strict.exact(bool, "true or false", _kind))
+converter.register_structure_hook(float, strict.number("a number", _kind))
 converter.register_structure_hook_func(_is_hex, _structure_hex)
 converter.register_structure_hook_factory(_is_literal, _literal_hook)
 converter.register_structure_hook_factory(_is_tuple, _tuple_hook)

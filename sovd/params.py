@@ -18,6 +18,7 @@ from cattrs import ClassValidationError, Converter
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from sovd import strict
 from sovd.errors import FieldError, InvalidParams
 
 T = TypeVar("T")
@@ -81,21 +82,6 @@ def camel_case(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _strict(expected: type, label: str) -> Any:
-    def structure(value: object, _: object) -> object:
-        if type(value) is not expected:
-            raise TypeError(f"expected {label}, got {_json_type(value)}")
-        return value
-
-    return structure
-
-
-def _structure_float(value: object, _: object) -> float:
-    if type(value) not in (int, float):
-        raise TypeError(f"expected number, got {_json_type(value)}")
-    return float(value)  # type: ignore[arg-type]
-
-
 def _is_scalar(tp: Any) -> bool:
     return bool(tp == Scalar)
 
@@ -156,10 +142,10 @@ def _params_unstructure_hook(cls: type) -> Any:
 
 
 converter = Converter(forbid_extra_keys=True, detailed_validation=True)
-converter.register_structure_hook(str, _strict(str, "string"))
-converter.register_structure_hook(int, _strict(int, "int"))
-converter.register_structure_hook(bool, _strict(bool, "bool"))
-converter.register_structure_hook(float, _structure_float)
+converter.register_structure_hook(str, strict.exact(str, "string", _json_type))
+converter.register_structure_hook(int, strict.exact(int, "int", _json_type))
+converter.register_structure_hook(bool, strict.exact(bool, "bool", _json_type))
+converter.register_structure_hook(float, strict.number("number", _json_type))
 converter.register_structure_hook_func(_is_scalar, _structure_scalar)
 converter.register_structure_hook_factory(_is_literal, _literal_hook)
 converter.register_structure_hook_factory(_is_constrained, _constrained_hook)
