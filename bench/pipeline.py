@@ -9,7 +9,7 @@ transactions, its accepted row and its gathered lifecycle rows.
 Throughput on a shared 2-core machine moves by up to a third between identical runs; CPU
 per command moves much less, so compare that across changes, and repeat runs.
 
-    .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10]
+    .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10] [--repeat 3]
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgresql://root@127.0.0.1:5432/test, used
 to create a scratch database) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0).
@@ -20,10 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import socket
+import statistics
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 
 import asyncpg
 from procstat import Snapshot, cpu_seconds, is_postgres, is_redis, used
@@ -93,14 +96,36 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
         time.sleep(0.2)
 
 
-async def bench_mode(
-    mode: str,
-    max_rows: str,
-    rates: list[float],
-    duration: float,
-    vehicles: int,
-    connections: int,
-) -> None:
+@dataclass(frozen=True)
+class Plan:
+    rates: list[float]
+    duration: float
+    vehicles: int
+    connections: int
+    repeat: int
+
+
+def figures(out: str, cpu: str) -> tuple[float, float, float]:
+    """(completed/s, POST-to-completed p99 ms, server CPU us per command) of one run."""
+    completed = re.search(r"completed commands/s: (\d+)", out)
+    p99 = re.search(r"POST-to-completed ms:.* p99 ([\d.]+|nan)", out)
+    server = re.search(r"server (\d+) us", cpu)
+    if completed is None or p99 is None or server is None:
+        raise SystemExit(f"unexpected load test output:\n{out}\n{cpu}")
+    return float(completed[1]), float(p99[1]), float(server[1])
+
+
+def machine_speed_s() -> float:
+    """CPU seconds a fixed pure-Python loop takes now: the machine's speed drifts, and runs
+    are only comparable when this is close."""
+    started = time.process_time()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return time.process_time() - started
+
+
+async def bench_mode(mode: str, max_rows: str, plan: Plan) -> None:
     dsn = await fresh_database("sovd_bench_pipeline")
     env = {
         **os.environ,
@@ -132,26 +157,40 @@ async def bench_mode(
     try:
         await asyncio.to_thread(wait_ready, url)
         print(f"\n== {mode} (write batch max rows {max_rows}) ==", flush=True)
-        for rate in rates:
-            before = cpu_seconds()
-            out = await run(
-                "loadtest",
-                "--url",
-                url,
-                "--rate",
-                str(rate),
-                "--duration",
-                str(duration),
-                "--vehicles",
-                str(vehicles),
-                "--connections",
-                str(connections),
-                env=env,
-            )
-            print(f"-- offered {rate:.0f} commands/s for {duration:.0f} s")
-            after = cpu_seconds()
-            print(out.rstrip())
-            print(cpu_line(before, after, int(rate * duration), server.pid), flush=True)
+        for rate in plan.rates:
+            runs = []
+            for attempt in range(plan.repeat):
+                before = cpu_seconds()
+                out = await run(
+                    "loadtest",
+                    "--url",
+                    url,
+                    "--rate",
+                    str(rate),
+                    "--duration",
+                    str(plan.duration),
+                    "--vehicles",
+                    str(plan.vehicles),
+                    "--connections",
+                    str(plan.connections),
+                    env=env,
+                )
+                after = cpu_seconds()
+                cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
+                label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""
+                print(f"-- offered {rate:.0f} commands/s for {plan.duration:.0f} s{label}")
+                print(out.rstrip())
+                print(cpu, flush=True)
+                runs.append(figures(out, cpu))
+            if plan.repeat > 1:
+                done, p99, server_us = (
+                    statistics.median(column) for column in zip(*runs, strict=True)
+                )
+                print(
+                    f"== offered {rate:.0f}/s, median of {plan.repeat}: completed {done:.0f}/s, "
+                    f"POST-to-completed p99 {p99:.1f} ms, server CPU {server_us:.0f} us/command",
+                    flush=True,
+                )
     finally:
         server.terminate()
         await server.wait()
@@ -163,6 +202,9 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--vehicles", type=int, default=10)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per rate; more than one adds medians"
+    )
     parser.add_argument(
         "--connections",
         type=int,
@@ -177,8 +219,10 @@ async def main() -> None:
         "generator are separate processes on this machine",
         flush=True,
     )
+    print(f"machine speed: a fixed loop takes {machine_speed_s():.3f} s of CPU", flush=True)
+    plan = Plan(rates, args.duration, args.vehicles, args.connections, max(1, args.repeat))
     for mode in args.modes.split(","):
-        await bench_mode(mode, MODES[mode], rates, args.duration, args.vehicles, args.connections)
+        await bench_mode(mode, MODES[mode], plan)
 
 
 if __name__ == "__main__":
