@@ -33,6 +33,7 @@ from db.migrate import migrate  # noqa: E402
 from db.postgres import PostgresStore, create_pool  # noqa: E402
 from db.repositories import StatusChange, WriteBatch  # noqa: E402
 from sovd.records import AuditEntry, Command, Response, User, Vehicle, new_id  # noqa: E402
+from web.commands.pipeline import command_audit  # noqa: E402
 
 ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 PAYLOAD = {
@@ -48,15 +49,12 @@ def postgres_cpu_s() -> float:
 
 
 def audit(action: str, command: Command, at: datetime) -> AuditEntry:
-    return AuditEntry(
-        log_id=new_id(),
-        action=action,
-        entity_type="command",
-        timestamp=at,
-        user_id=command.user_id,
-        vehicle_id=command.vehicle_id,
+    return command_audit(
+        action,
         command_id=command.command_id,
-        entity_id=command.command_id,
+        vehicle_id=command.vehicle_id,
+        user_id=command.user_id,
+        at=at,
         details={"command_name": command.command_name},
         ip_address="127.0.0.1",
         user_agent="bench",

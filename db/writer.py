@@ -99,15 +99,6 @@ class BatchWriter:
                 self._sweeper.cancel()
                 self._sweeper = None
 
-    def withdraw(self, done: asyncio.Future[None]) -> bool:
-        """Takes a submission back if it is still queued; False once it is being written."""
-        for item in self._queue:
-            if item.done is not None and item.done is done:
-                self._unqueue(item)
-                done.cancel()
-                return True
-        return False
-
     def _unqueue(self, item: _Pending) -> None:
         self._queue.remove(item)
         self._queued_rows -= max(len(item.batch), 1)

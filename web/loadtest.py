@@ -135,6 +135,7 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         await pool.open()
 
         outstanding = 0  # requests sent and not answered yet
+        over = False  # the run has ended: closing connections answer what is left
 
         def check_finished() -> None:
             """Done once everything is sent, answered, and every accepted command ended."""
@@ -161,8 +162,8 @@ async def run_load(plan: LoadPlan) -> LoadReport:
 
         def answered(status: int, body: bytes, started: float) -> None:
             nonlocal outstanding
-            if report.unanswered:
-                return  # the run is over: connections closing are not the server's doing
+            if over:
+                return  # connections closing at the end are not the server's doing
             outstanding -= 1
             report.post_latencies_s.append(time.perf_counter() - started)
             if status == 0:
@@ -218,6 +219,7 @@ async def run_load(plan: LoadPlan) -> LoadReport:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), plan.drain_s)
         watcher.cancel()
+        over = True
         report.unanswered = outstanding
         await pool.close()
         await feed.close()

@@ -110,18 +110,6 @@ async def test_a_refused_row_fails_alone(store: Store) -> None:
         assert await store.commands.get(command.command_id) is not None
 
 
-async def test_withdrawn_submission_is_never_written(store: Store) -> None:
-    user, vehicle = await seed(store)
-    writer = BatchWriter(store, Recorder(store).publish)
-    command = new_command(user, vehicle)
-    done = writer.submit(WriteBatch(new_commands=[command]))
-    assert writer.withdraw(done)
-    writer.start()
-    await writer.stop()
-    assert done.cancelled()
-    assert await store.commands.get(command.command_id) is None
-
-
 async def test_a_submission_that_gives_up_in_the_queue_is_never_written(store: Store) -> None:
     user, vehicle = await seed(store)
     writer = BatchWriter(store, Recorder(store).publish)

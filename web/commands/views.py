@@ -24,10 +24,6 @@ MAX_PAGE = 500
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
-def dumps_json(document: Any) -> str:
-    return orjson.dumps(document).decode()
-
-
 def command_json(command: Command, ids: Tracked | None = None) -> dict[str, Any]:
     """The API's command object; `ids` spares turning ids the pipeline already holds as text
     into text again."""
