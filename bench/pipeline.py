@@ -82,6 +82,28 @@ def cpu_line(before: Snapshot, after: Snapshot, commands: int, server_pid: int) 
     return "CPU per command: " + ", ".join(parts)
 
 
+def gc_pauses(url: str) -> dict[str, tuple[float, float]]:
+    """(collections, seconds paused) so far, by generation, from the server's metrics."""
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found: dict[str, list[float]] = {}
+    for match in re.finditer(
+        r'^sovd_gc_pause_seconds_(count|sum)\{generation="(\d)"\} (\S+)$', text, re.M
+    ):
+        kind, generation, value = match.groups()
+        found.setdefault(generation, [0.0, 0.0])[0 if kind == "count" else 1] = float(value)
+    return {generation: (count, total) for generation, (count, total) in found.items()}
+
+
+def gc_line(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> str:
+    parts = []
+    for generation in sorted(after):
+        count = after[generation][0] - before.get(generation, (0.0, 0.0))[0]
+        paused = after[generation][1] - before.get(generation, (0.0, 0.0))[1]
+        parts.append(f"generation {generation} {count:.0f} ({paused * 1e3:.0f} ms)")
+    return "server GC collections during the run: " + ", ".join(parts)
+
+
 def wait_ready(url: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -160,7 +182,7 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan) -> None:
         for rate in plan.rates:
             runs = []
             for attempt in range(plan.repeat):
-                before = cpu_seconds()
+                before, gc_before = cpu_seconds(), gc_pauses(url)
                 out = await run(
                     "loadtest",
                     "--url",
@@ -175,12 +197,13 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan) -> None:
                     str(plan.connections),
                     env=env,
                 )
-                after = cpu_seconds()
+                after, gc_after = cpu_seconds(), gc_pauses(url)
                 cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
                 label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""
                 print(f"-- offered {rate:.0f} commands/s for {plan.duration:.0f} s{label}")
                 print(out.rstrip())
-                print(cpu, flush=True)
+                print(cpu)
+                print(gc_line(gc_before, gc_after), flush=True)
                 runs.append(figures(out, cpu))
             if plan.repeat > 1:
                 done, p99, server_us = (

@@ -18,12 +18,13 @@ from db.migrate import migrate
 from db.postgres import redact_dsn
 from db.repositories import StoreUnavailable
 from sovd.fleet_config import InvalidFleetConfig
+from web import heap
 from web.app import SchemaOutdated, create_app
 from web.auth.accounts import add_user_commands, run_user_add
 from web.config import Config, ConfigError, build_config, load_config
 from web.loadtest import add_loadtest_command, run_loadtest
 from web.logs import configure_logging
-from web.typedefs import lifecycle_key
+from web.typedefs import lifecycle_key, metrics_key
 from web.vehicles.cli import add_fleet_commands, run_fleet_command
 from web.vehicles.fleets import FleetConflict, read_fleet_file
 
@@ -88,7 +89,10 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_server(config: Config) -> None:
+    heap.tune_for_serving()
     app = create_app(config)
+    pauses = heap.PauseMetric(app[metrics_key].registry)
+    pauses.start()
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -98,6 +102,7 @@ async def run_server(config: Config) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port)
     await site.start()
+    heap.freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,6 +118,7 @@ async def run_server(config: Config) -> None:
     if config.server.drain_seconds:
         await asyncio.sleep(config.server.drain_seconds)
     await runner.cleanup()
+    pauses.stop()
     log.info("server_stopped")
 
 

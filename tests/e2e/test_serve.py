@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -35,6 +36,11 @@ async def test_embedded_default_serves_health_and_stops_on_sigterm(
             body = await response.json()
         assert body["checks"]["store"]["kind"] == "memory"
         assert body["checks"]["bus"]["kind"] == "in-process"
+        async with http.get(server.url + "/metrics") as response:
+            metrics = await response.text()
+        # the served process watches its collector; the startup freeze ran a full collection
+        full = re.search(r'^sovd_gc_pause_seconds_count\{generation="2"\} (\S+)$', metrics, re.M)
+        assert full is not None and float(full[1]) >= 1
     finally:
         code = await server.stop(signal.SIGTERM)
     assert code == 0
