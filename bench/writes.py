@@ -7,6 +7,13 @@ commands/s and the CPU PostgreSQL spends per command (all its processes, from /p
 schema or statement change can be judged on its own.
 
     .venv/bin/python bench/writes.py [--commands 40000] [--batch 200]
+    .venv/bin/python bench/writes.py --compare-plans [--batches 1,3,20,100]
+
+`--compare-plans` fills the tables with 20,000 commands, then writes through two
+single-connection stores in alternating rounds, one with the store's session settings and
+one with PostgreSQL's default `plan_cache_mode` (`auto`), and charges each the CPU of its
+own server process: alternating cancels the drift in this machine's speed, which moves
+sequential runs by up to a factor of two.
 
 BENCH_DATABASE_URL (default postgresql://root@127.0.0.1:5432/test) is used to create a
 scratch database.
@@ -19,6 +26,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +73,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commands", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=200, help="commands per transaction")
+    parser.add_argument(
+        "--compare-plans",
+        action="store_true",
+        help="the store's generic plans against PostgreSQL's default, in alternating rounds",
+    )
+    parser.add_argument("--batches", default="1,3,20,100", help="with --compare-plans")
     args = parser.parse_args()
 
     admin = await asyncpg.connect(ADMIN_DSN)
@@ -83,7 +97,7 @@ async def main() -> None:
     ]
     await store.vehicles.upsert_many(vehicles)
 
-    async def one_round(count: int) -> None:
+    async def one_round(target: PostgresStore, count: int) -> None:
         at = datetime.now(UTC)
         commands = [
             Command(
@@ -97,12 +111,12 @@ async def main() -> None:
             )
             for n in range(count)
         ]
-        await store.write_batch(
+        await target.write_batch(
             WriteBatch(
                 new_commands=commands, audit=[audit("command_submitted", c, at) for c in commands]
             )
         )
-        await store.write_batch(
+        await target.write_batch(
             WriteBatch(
                 status_changes=[
                     change
@@ -119,11 +133,20 @@ async def main() -> None:
             )
         )
 
+    if args.compare_plans:
+        # A running server's tables hold rows and statistics; on empty ones the planner's
+        # choice differs.
+        for _ in range(100):
+            await one_round(store, 200)
+        await store.pool.execute("ANALYZE")
+        await store.close()
+        await compare_plans(dsn, [int(b) for b in args.batches.split(",")], one_round)
+        return
     for _ in range(5):  # warm up
-        await one_round(args.batch)
+        await one_round(store, args.batch)
     cpu_before, started = postgres_cpu_s(), time.perf_counter()
     for _ in range(args.commands // args.batch):
-        await one_round(args.batch)
+        await one_round(store, args.batch)
     elapsed, cpu = time.perf_counter() - started, postgres_cpu_s() - cpu_before
     print(
         f"{args.commands} commands, {args.batch} per transaction: "
@@ -131,6 +154,47 @@ async def main() -> None:
         f"PostgreSQL CPU {cpu / args.commands * 1e6:.0f} us per command"
     )
     await store.close()
+
+
+def process(pid: int) -> Callable[[tuple[int, str]], bool]:
+    return lambda key: key[0] == pid
+
+
+async def compare_plans(
+    dsn: str,
+    batches: list[int],
+    one_round: Callable[[PostgresStore, int], Awaitable[None]],
+    rounds: int = 40,
+) -> None:
+    stores = {
+        "generic plans (the store's setting)": PostgresStore(
+            await create_pool(dsn, min_size=1, max_size=1)
+        ),
+        "plan_cache_mode auto (PostgreSQL's default)": PostgresStore(
+            await create_pool(dsn, min_size=1, max_size=1, settings={"plan_cache_mode": "auto"})
+        ),
+    }
+    backends = {}
+    for label, store in stores.items():
+        async with store.pool.acquire() as conn:
+            backends[label] = conn.get_server_pid()
+    for batch in batches:
+        per_round = max(1, 60 // batch)
+        cpu = dict.fromkeys(stores, 0.0)
+        for _ in range(rounds):
+            for label, store in stores.items():
+                before = cpu_seconds()
+                for _ in range(per_round):
+                    await one_round(store, batch)
+                cpu[label] += used(before, cpu_seconds(), process(backends[label]))
+        commands = rounds * per_round * batch
+        print(
+            f"{batch} per transaction, PostgreSQL CPU per command: "
+            + ", ".join(f"{label} {cpu[label] / commands * 1e6:.0f} us" for label in stores),
+            flush=True,
+        )
+    for store in stores.values():
+        await store.close()
 
 
 if __name__ == "__main__":

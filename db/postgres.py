@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -103,7 +103,24 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     on every release, is skipped; asyncpg still rolls back a transaction left open."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+# Every statement the store sends has a fixed text with parameters, so PostgreSQL may plan
+# it once per connection. Under the default `auto` it replans the batch statement on every
+# execution, because `unnest` over a bound array looks cheaper when the planner sees its
+# length: at a few commands per batch, planning was a third of PostgreSQL's CPU
+# (`bench/writes.py --compare-plans`). The generic plans of the listing queries use the
+# same indexes as the custom ones.
+SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    settings: Mapping[str, str] | None = None,
+) -> asyncpg.Pool:
+    """A pool of connections with the store's codecs and SESSION_SETTINGS (`settings`
+    override them, for benchmarks)."""
     try:
         pool = await asyncpg.create_pool(
             dsn,
@@ -112,6 +129,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
             init=_init_connection,
             reset=_keep_session,
             timeout=5,
+            server_settings={**SESSION_SETTINGS, **(settings or {})},
         )
     except CONNECTION_ERRORS as exc:
         raise StoreUnavailable(f"cannot connect to {redact_dsn(dsn)}: {exc}") from exc

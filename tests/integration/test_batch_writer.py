@@ -179,3 +179,18 @@ async def test_outage_delays_rows_without_losing_them(pg_store: PostgresStore, p
         await writer.stop()
         await store.close()
         await proxy.stop()
+
+
+async def test_store_connections_plan_each_statement_once(pg_dsn: str) -> None:
+    """The batch statement is planned once per connection, not at every execution
+    (`db.postgres.SESSION_SETTINGS`); a benchmark may ask for PostgreSQL's default."""
+    store = PostgresStore(await create_pool(pg_dsn, min_size=1, max_size=1))
+    default = await create_pool(
+        pg_dsn, min_size=1, max_size=1, settings={"plan_cache_mode": "auto"}
+    )
+    try:
+        assert await store.pool.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        assert await default.fetchval("SHOW plan_cache_mode") == "auto"
+    finally:
+        await store.close()
+        await default.close()
