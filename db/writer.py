@@ -2,7 +2,9 @@
 events are published in one pipelined round trip.
 
 Batching needs no timer: while one batch is being written, new rows pile up and form the next
-one, so a quiet system writes at once and a busy one writes in large batches."""
+one, so a quiet system writes at once and a busy one writes in large batches. A batch's events
+are published while the next batch is written; one publication is in flight at a time, so
+events go out in commit order and a slow bus sets the pace instead of piling up."""
 
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ class BatchWriter:
         self._room.set()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: list[_Pending] = []
+        self._publishing: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._stopping = False
         self.outage = asyncio.Event()
@@ -91,8 +94,9 @@ class BatchWriter:
             if self._task is not None:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
         except TimeoutError:
-            if self._task is not None:
-                self._task.cancel()
+            for task in (self._task, self._publishing):
+                if task is not None:
+                    task.cancel()
             log.error("writes_abandoned", queued_rows=self._queued_rows)
         finally:
             if self._sweeper is not None:
@@ -212,6 +216,7 @@ class BatchWriter:
         while True:
             if not self._queue:
                 if self._stopping:
+                    await self._published()
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -232,11 +237,21 @@ class BatchWriter:
             self._on_batch(len(batch))
         events = [event for item in items if not item.failed for event in item.events]
         if events:
-            try:
-                await self._publish(events)
-            except BusUnavailable as exc:
-                # Storage is the record: subscribers catch up from it.
-                log.warning("events_not_published", count=len(events), error=str(exc))
+            await self._published()
+            self._publishing = asyncio.create_task(self._publish_committed(events))
+
+    async def _published(self) -> None:
+        """Waits for the publication in flight, if any."""
+        if self._publishing is not None:
+            publishing, self._publishing = self._publishing, None
+            await publishing
+
+    async def _publish_committed(self, events: Sequence[Event]) -> None:
+        try:
+            await self._publish(events)
+        except BusUnavailable as exc:
+            # Storage is the record: subscribers catch up from it.
+            log.warning("events_not_published", count=len(events), error=str(exc))
 
     async def _commit(self, batch: WriteBatch) -> bool:
         """Commits, retrying for as long as the store is unreachable (nothing is dropped);

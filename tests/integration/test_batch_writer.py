@@ -92,6 +92,59 @@ async def test_many_submissions_share_few_transactions(store: Store) -> None:
     assert set(recorder.status_at_publish) == {"completed"}
 
 
+class HeldBus:
+    """A bus whose publications wait until the test lets each one go."""
+
+    def __init__(self) -> None:
+        self.started: list[list[Event]] = []
+        self.finished: list[list[Event]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.release = asyncio.Queue[None]()
+        self.publication_started = asyncio.Event()
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.started.append(list(events))
+        self.publication_started.set()
+        await self.release.get()
+        self.finished.append(list(events))
+        self.in_flight -= 1
+
+
+async def test_the_next_batch_commits_while_events_go_out_in_commit_order(store: Store) -> None:
+    user, vehicle = await seed(store)
+    bus = HeldBus()
+    writer = BatchWriter(store, bus.publish)
+    writer.start()
+    first, second, third = (new_command(user, vehicle) for _ in range(3))
+
+    def event(command: Command) -> Event:
+        return (f"response:{command.command_id}", {"event": "status"})
+
+    await writer.submit(WriteBatch(new_commands=[first]), [event(first)])
+    await bus.publication_started.wait()
+    # the first batch's events are held on the bus; the next batch still commits, and
+    # its events wait for the first ones
+    await asyncio.wait_for(writer.submit(WriteBatch(new_commands=[second]), [event(second)]), 5)
+    assert await store.commands.get(second.command_id) is not None
+    third_committed = writer.submit(WriteBatch(new_commands=[third]), [event(third)])
+    assert bus.started == [[event(first)]]
+
+    stopped = asyncio.create_task(writer.stop())
+    for _ in range(3):
+        bus.release.put_nowait(None)
+    await stopped
+    assert third_committed.done()
+    assert [events for batch in bus.finished for events in batch] == [
+        event(first),
+        event(second),
+        event(third),
+    ]
+    assert bus.most_in_flight == 1
+
+
 async def test_a_refused_row_fails_alone(store: Store) -> None:
     user, vehicle = await seed(store)
     writer = BatchWriter(store, Recorder(store).publish)
