@@ -7,9 +7,13 @@ transaction per writer submission (`SOVD_WRITE_BATCH_MAX_ROWS=1`): a command the
 transactions, its accepted row and its gathered lifecycle rows.
 
 Throughput on a shared 2-core machine moves by up to a third between identical runs; CPU
-per command moves much less, so compare that across changes, and repeat runs.
+per command moves much less, so compare that across changes, and repeat runs. Best, compare
+two versions in one run: `--against REF` serves that commit too (from a temporary git
+worktree, on a database of its own) and alternates its runs with this tree's, then prints
+medians for both.
 
     .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10] [--repeat 3]
+    .venv/bin/python bench/pipeline.py --against HEAD~3 --modes "group commit" --repeat 3
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgresql://root@127.0.0.1:5432/test, used
 to create a scratch database) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0).
@@ -19,14 +23,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from procstat import Snapshot, cpu_seconds, is_postgres, is_redis, used
@@ -54,13 +64,14 @@ async def fresh_database(name: str) -> str:
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
 
 
-async def run(*args: str, env: dict[str, str]) -> str:
+async def run(*args: str, env: dict[str, str], cwd: str | None = None) -> str:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "web.cli",
         *args,
         env=env,
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -101,6 +112,8 @@ def gc_line(before: dict[str, tuple[float, float]], after: dict[str, tuple[float
         count = after[generation][0] - before.get(generation, (0.0, 0.0))[0]
         paused = after[generation][1] - before.get(generation, (0.0, 0.0))[1]
         parts.append(f"generation {generation} {count:.0f} ({paused * 1e3:.0f} ms)")
+    if not parts:
+        return "server GC collections during the run: not reported by this version"
     return "server GC collections during the run: " + ", ".join(parts)
 
 
@@ -147,8 +160,20 @@ def machine_speed_s() -> float:
     return time.process_time() - started
 
 
-async def bench_mode(mode: str, max_rows: str, plan: Plan) -> None:
-    dsn = await fresh_database("sovd_bench_pipeline")
+@dataclass(frozen=True)
+class Version:
+    """Code the server runs: this tree, or a checkout of another commit (`--against`)."""
+
+    label: str
+    directory: str | None = None  # None: this tree
+
+
+async def start_server(
+    version: Version, max_rows: str
+) -> tuple[asyncio.subprocess.Process, str, dict[str, str]]:
+    """Migrates a fresh database with the version's code and serves it; (process, url, env)."""
+    suffix = "" if version.directory is None else "_against"
+    dsn = await fresh_database("sovd_bench_pipeline" + suffix)
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -160,7 +185,7 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan) -> None:
         "SOVD_MAILBOX_SIZE": "1024",
         "SOVD_LOADTEST_PASSWORD": PASSWORD,
     }
-    await run("db", "migrate", env=env)
+    await run("db", "migrate", env=env, cwd=version.directory)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = await asyncio.create_subprocess_exec(
@@ -173,50 +198,88 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan) -> None:
         "--latency-ms",
         "0,0",
         env=env,
+        cwd=version.directory,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+    await asyncio.to_thread(wait_ready, url)
+    return server, url, env
+
+
+async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Version]) -> None:
+    """Every rate, `repeat` times; with two versions, their runs alternate, so both see the
+    machine at the same speed. The load generator is always this tree's."""
+    servers = []
     try:
-        await asyncio.to_thread(wait_ready, url)
+        for version in versions:
+            servers.append(await start_server(version, max_rows))
         print(f"\n== {mode} (write batch max rows {max_rows}) ==", flush=True)
         for rate in plan.rates:
-            runs = []
+            runs: dict[str, list[tuple[float, float, float]]] = {v.label: [] for v in versions}
             for attempt in range(plan.repeat):
-                before, gc_before = cpu_seconds(), gc_pauses(url)
-                out = await run(
-                    "loadtest",
-                    "--url",
-                    url,
-                    "--rate",
-                    str(rate),
-                    "--duration",
-                    str(plan.duration),
-                    "--vehicles",
-                    str(plan.vehicles),
-                    "--connections",
-                    str(plan.connections),
-                    env=env,
-                )
-                after, gc_after = cpu_seconds(), gc_pauses(url)
-                cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
-                label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""
-                print(f"-- offered {rate:.0f} commands/s for {plan.duration:.0f} s{label}")
-                print(out.rstrip())
-                print(cpu)
-                print(gc_line(gc_before, gc_after), flush=True)
-                runs.append(figures(out, cpu))
-            if plan.repeat > 1:
-                done, p99, server_us = (
-                    statistics.median(column) for column in zip(*runs, strict=True)
-                )
-                print(
-                    f"== offered {rate:.0f}/s, median of {plan.repeat}: completed {done:.0f}/s, "
-                    f"POST-to-completed p99 {p99:.1f} ms, server CPU {server_us:.0f} us/command",
-                    flush=True,
-                )
+                for version, (server, url, env) in zip(versions, servers, strict=True):
+                    before, gc_before = cpu_seconds(), gc_pauses(url)
+                    out = await run(
+                        "loadtest",
+                        "--url",
+                        url,
+                        "--rate",
+                        str(rate),
+                        "--duration",
+                        str(plan.duration),
+                        "--vehicles",
+                        str(plan.vehicles),
+                        "--connections",
+                        str(plan.connections),
+                        env=env,
+                    )
+                    after, gc_after = cpu_seconds(), gc_pauses(url)
+                    cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
+                    label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""
+                    if len(versions) > 1:
+                        label += f" [{version.label}]"
+                    print(f"-- offered {rate:.0f} commands/s for {plan.duration:.0f} s{label}")
+                    print(out.rstrip())
+                    print(cpu)
+                    print(gc_line(gc_before, gc_after), flush=True)
+                    runs[version.label].append(figures(out, cpu))
+            if plan.repeat > 1 or len(versions) > 1:
+                for version in versions:
+                    done, p99, server_us = (
+                        statistics.median(column)
+                        for column in zip(*runs[version.label], strict=True)
+                    )
+                    print(
+                        f"== offered {rate:.0f}/s, {version.label}, median of {plan.repeat}: "
+                        f"completed {done:.0f}/s, POST-to-completed p99 {p99:.1f} ms, "
+                        f"server CPU {server_us:.0f} us/command",
+                        flush=True,
+                    )
     finally:
-        server.terminate()
-        await server.wait()
+        for server, _, _ in servers:
+            server.terminate()
+            await server.wait()
+
+
+@contextlib.contextmanager
+def checkout(ref: str) -> Iterator[str]:
+    """A temporary detached worktree of `ref`, removed afterwards."""
+    directory = tempfile.mkdtemp(prefix="sovd-bench-")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        ["git", "-C", str(root), "worktree", "add", "--detach", "--force", directory, ref],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield directory
+    finally:
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "remove", "--force", directory],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def main() -> None:
@@ -235,6 +298,12 @@ async def main() -> None:
         help="keep-alive connections of the load generator; each carries one request at a "
         "time, so they bound the requests in flight",
     )
+    parser.add_argument(
+        "--against",
+        metavar="GIT_REF",
+        help="also serve the code of this commit (a temporary worktree) and alternate its "
+        "runs with this tree's",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     print(
@@ -244,8 +313,18 @@ async def main() -> None:
     )
     print(f"machine speed: a fixed loop takes {machine_speed_s():.3f} s of CPU", flush=True)
     plan = Plan(rates, args.duration, args.vehicles, args.connections, max(1, args.repeat))
-    for mode in args.modes.split(","):
-        await bench_mode(mode, MODES[mode], plan)
+    modes = args.modes.split(",")
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        parser.error(f"unknown mode {unknown[0]!r}; modes are {', '.join(MODES)}")
+    if args.against is None:
+        for mode in modes:
+            await bench_mode(mode, MODES[mode], plan, [Version("this tree")])
+        return
+    with checkout(args.against) as directory:
+        versions = [Version(args.against, directory), Version("this tree")]
+        for mode in modes:
+            await bench_mode(mode, MODES[mode], plan, versions)
 
 
 if __name__ == "__main__":
