@@ -32,7 +32,7 @@ import orjson
 import redis.asyncio as redis
 from aiohttp import web
 from pipeline import ADMIN_DSN, REDIS_URL, free_port, fresh_database, wait_ready
-from procstat import cpu_seconds, is_postgres, is_redis, used
+from procstat import cpu_seconds, is_postgres, is_redis, of_process, used
 
 from web.loadclient import LeanPool, post_request
 from web.loadtest import percentile
@@ -172,7 +172,7 @@ async def bench(mode: str, rates: list[float], duration_s: float, connections: i
             after, load_cpu = cpu_seconds(), time.process_time() - cpu_started
             n = len(latencies)
             cpu = {
-                "server": used(before, after, lambda key: key[0] == server.pid),
+                "server": used(before, after, of_process(server.pid)),
                 "PostgreSQL": used(before, after, is_postgres),
                 "Redis": used(before, after, is_redis),
                 "load generator": load_cpu,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from procstat import Snapshot, cpu_seconds, is_postgres, is_redis, used
+from procstat import Snapshot, cpu_seconds, is_postgres, is_redis, of_process, used
 
 ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -85,7 +85,7 @@ def cpu_line(before: Snapshot, after: Snapshot, commands: int, server_pid: int) 
     parts = [
         f"{label} {used(before, after, match) / commands * 1e6:.0f} us"
         for label, match in (
-            ("server", lambda key: key[0] == server_pid),
+            ("server", of_process(server_pid)),
             ("PostgreSQL", is_postgres),
             ("Redis", is_redis),
         )

@@ -31,6 +31,11 @@ def used(before: Snapshot, after: Snapshot, match: Callable[[tuple[int, str]], b
     return sum(after[key] - before.get(key, 0.0) for key in after if match(key))
 
 
+def of_process(pid: int) -> Callable[[tuple[int, str]], bool]:
+    """Selects one process, for `used`."""
+    return lambda key: key[0] == pid
+
+
 def is_postgres(key: tuple[int, str]) -> bool:
     return key[1].startswith("postgres")
 

@@ -35,7 +35,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from procstat import cpu_seconds, is_postgres, used  # noqa: E402
+from procstat import cpu_seconds, is_postgres, of_process, used  # noqa: E402
 
 from db.migrate import migrate  # noqa: E402
 from db.postgres import PostgresStore, create_pool  # noqa: E402
@@ -156,10 +156,6 @@ async def main() -> None:
     await store.close()
 
 
-def process(pid: int) -> Callable[[tuple[int, str]], bool]:
-    return lambda key: key[0] == pid
-
-
 async def compare_plans(
     dsn: str,
     batches: list[int],
@@ -186,7 +182,7 @@ async def compare_plans(
                 before = cpu_seconds()
                 for _ in range(per_round):
                     await one_round(store, batch)
-                cpu[label] += used(before, cpu_seconds(), process(backends[label]))
+                cpu[label] += used(before, cpu_seconds(), of_process(backends[label]))
         commands = rounds * per_round * batch
         print(
             f"{batch} per transaction, PostgreSQL CPU per command: "
