@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from functools import partial
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,12 +16,10 @@ from actors.sink import CommandSink
 from sovd.commands import COMMANDS
 from sovd.errors import DuplicateVehicle, SystemStopping, UnknownVehicle
 from sovd.fleet import FleetSpec, VehicleIdentity, build_fleet
+from sovd.records import utc_now
 from sovd.registry import CommandRegistry, CommandType
 
 logger = structlog.get_logger(__name__)
-
-
-utc_now: Callable[[], datetime] = partial(datetime.now, UTC)
 
 
 class ActorSystem:

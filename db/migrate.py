@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 SELECT_APPLIED = "SELECT version FROM schema_migrations"
 RECORD_APPLIED = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
+LEDGER_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
 
 
 @frozen
@@ -36,6 +38,10 @@ class Migration:
 
 class MigrationError(Exception):
     pass
+
+
+class SchemaOutdated(Exception):
+    """The database lacks migrations this build needs; `sovd-sim db migrate` applies them."""
 
 
 def bundled_migrations_dir() -> Path:
@@ -87,3 +93,16 @@ async def migrate(dsn: str) -> list[Migration]:
         return await apply_migrations(conn)
     finally:
         await conn.close()
+
+
+async def check_schema(pool: asyncpg.Pool) -> None:
+    """Raises SchemaOutdated unless every bundled migration has been applied."""
+    wanted = max(m.version for m in load_migrations())
+    have = 0
+    if await pool.fetchval(LEDGER_EXISTS):
+        have = await pool.fetchval(SCHEMA_VERSION)
+    if have < wanted:
+        raise SchemaOutdated(
+            f"database schema is at version {have}, this build needs {wanted}: "
+            "run `sovd-sim db migrate`"
+        )

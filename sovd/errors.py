@@ -76,3 +76,22 @@ class SystemStopping(SovdError):
 
 class InvalidProfile(SovdError):
     """A profile or fleet description is inconsistent (raised while building it)."""
+
+
+class UnknownFleet(SovdError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no fleet named {name!r}")
+        self.name = name
+
+
+class FleetConflict(SovdError):
+    """The fleet cannot be spawned next to what runs (same name, shared VINs)."""
+
+
+class FleetBusy(SovdError):
+    def __init__(self, name: str, busy: int) -> None:
+        super().__init__(
+            f"fleet {name!r} has {busy} vehicles with commands running or queued; "
+            "retry when they are done"
+        )
+        self.name, self.busy = name, busy

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID, SafeUUID
 
@@ -37,6 +37,11 @@ def new_id() -> UUID:
     _set_slot(made, "int", _id_values.pop())
     _set_slot(made, "is_safe", SafeUUID.unknown)
     return made
+
+
+def utc_now() -> datetime:
+    """The one clock every layer reads by default (tests pass their own)."""
+    return datetime.now(UTC)
 
 
 Role = Literal["viewer", "engineer", "admin"]

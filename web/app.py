@@ -1,4 +1,6 @@
-"""The application factory: resources in cleanup_ctx, started top to bottom, closed in reverse."""
+"""The application factory: the whole start-up sequence, read top to bottom.
+
+Resources live in cleanup contexts, opened in the order listed and closed in reverse."""
 
 from __future__ import annotations
 
@@ -10,39 +12,34 @@ from prometheus_client import CollectorRegistry
 
 from db.events import EventBus, InProcessBus
 from db.memory import MemoryStore
-from db.migrate import load_migrations
+from db.migrate import check_schema
 from db.postgres import PostgresStore, create_pool, redact_dsn
 from db.redis_bus import RedisBus, redact_url
 from db.repositories import Store
-from web.auth import setup_auth
-from web.commands.stream import setup_stream_routes
-from web.commands.views import setup_command_routes
+from web.auth.guards import auth_middleware
+from web.auth.startup import auth_ctx, check_auth_config
+from web.auth.websocket import redact_tokens_in_access_log
+from web.commands.stream import close_websockets
 from web.config import Config
-from web.health import setup_health_routes
 from web.metrics import Metrics
 from web.middlewares import add_request_id_header, edge_middleware
-from web.openapi import setup_openapi_routes
-from web.simulation import setup_simulation
+from web.openapi import openapi_ctx
+from web.routes import setup_routes
+from web.simulation import simulation_ctx
 from web.typedefs import (
     Lifecycle,
     bus_key,
     config_key,
     lifecycle_key,
     metrics_key,
+    open_websockets_key,
     registry_key,
     store_key,
 )
-from web.vehicles import setup_vehicle_routes
 
 log = structlog.get_logger(__name__)
 
-
-LEDGER_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
-
-
-class SchemaOutdated(Exception):
-    pass
+MAX_BODY_BYTES = 1024 * 1024
 
 
 async def open_store(config: Config) -> Store:
@@ -54,23 +51,14 @@ async def open_store(config: Config) -> Store:
         url, min_size=config.database.pool_min_size, max_size=config.database.pool_max_size
     )
     store = PostgresStore(pool)
-    await store.ping()
-    await _check_schema(store)
+    try:
+        await store.ping()
+        await check_schema(pool)
+    except BaseException:
+        await store.close()
+        raise
     log.info("store_selected", kind="postgresql", dsn=redact_dsn(url))
     return store
-
-
-async def _check_schema(store: PostgresStore) -> None:
-    wanted = max(m.version for m in load_migrations())
-    have = 0
-    if await store.pool.fetchval(LEDGER_EXISTS):
-        have = await store.pool.fetchval(SCHEMA_VERSION)
-    if have < wanted:
-        await store.close()
-        raise SchemaOutdated(
-            f"database schema is at version {have}, this build needs {wanted}: "
-            "run `sovd-sim db migrate`"
-        )
 
 
 def open_bus(config: Config) -> EventBus:
@@ -83,6 +71,7 @@ def open_bus(config: Config) -> EventBus:
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The store given to create_app, or the one the configuration names."""
     injected = app.get(store_key)
     store = injected or await open_store(app[config_key])
     app[store_key] = store
@@ -92,6 +81,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The event bus given to create_app, or the one the configuration names."""
     injected = app.get(bus_key)
     bus = injected or open_bus(app[config_key])
     app[bus_key] = bus
@@ -104,27 +94,35 @@ def create_app(
     config: Config, *, store: Store | None = None, bus: EventBus | None = None
 ) -> web.Application:
     """Builds the app; `store` and `bus` are the seam tests use to bring their own."""
+    check_auth_config(config)
+    redact_tokens_in_access_log()
     app = web.Application(
-        middlewares=[edge_middleware],
-        client_max_size=1024 * 1024,
+        # Outermost first: request id, CORS, errors and metrics; then authentication.
+        middlewares=[edge_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     registry = CollectorRegistry()
     app[config_key] = config
     app[registry_key] = registry
     app[metrics_key] = Metrics(registry)
     app[lifecycle_key] = Lifecycle()
+    app[open_websockets_key] = set()
     if store is not None:
         app[store_key] = store
     if bus is not None:
         app[bus_key] = bus
+
+    app.cleanup_ctx.extend(
+        [
+            store_ctx,  # the record: memory or PostgreSQL
+            bus_ctx,  # events: in-process or Redis
+            auth_ctx,  # needs the store (the admin account on a first start)
+            simulation_ctx,  # writer, actors, hub, fleets, then unfinished commands resumed
+            openapi_ctx,  # needs the command registry the simulation runs
+        ]
+    )
+    # Before the cleanup contexts close: open streams end with 1001, not by timeout.
+    app.on_shutdown.append(close_websockets)
     app.on_response_prepare.append(add_request_id_header)
-    app.cleanup_ctx.append(store_ctx)
-    app.cleanup_ctx.append(bus_ctx)
-    setup_health_routes(app)
-    setup_auth(app)
-    setup_simulation(app)
-    setup_command_routes(app)
-    setup_vehicle_routes(app)
-    setup_stream_routes(app)
-    setup_openapi_routes(app)
+    setup_routes(app)
     return app

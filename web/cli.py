@@ -14,12 +14,12 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from db.migrate import migrate
+from db.migrate import SchemaOutdated, migrate
 from db.postgres import redact_dsn
 from db.repositories import StoreUnavailable
 from sovd.fleet_config import InvalidFleetConfig
 from web import heap
-from web.app import SchemaOutdated, create_app
+from web.app import create_app
 from web.auth.accounts import add_user_commands, run_user_add
 from web.config import Config, ConfigError, build_config, load_config
 from web.loadtest import add_loadtest_command, run_loadtest

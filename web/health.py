@@ -47,11 +47,3 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=generate_latest(request.app[registry_key]))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
-
-
-def setup_health_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", live)
-    app.router.add_get("/health/live", live)
-    app.router.add_get("/readyz", ready)
-    app.router.add_get("/health/ready", ready)
-    app.router.add_get("/metrics", metrics)

@@ -15,13 +15,12 @@ from aiohttp.typedefs import Handler
 from sovd.records import new_id
 from web.cors import allow_origin, is_preflight, origin_allowed, preflight_answer
 from web.problems import Problem, problem_for, problem_from_http, render_problem
-from web.typedefs import metrics_key
+from web.typedefs import metrics_key, request_id_key
 
 log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-request_id_key = web.RequestKey("request_id", str)
 
 
 def request_id_of(request: web.Request) -> str:

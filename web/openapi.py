@@ -6,11 +6,12 @@ edit to this file."""
 from __future__ import annotations
 
 import html
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from web.typedefs import actors_key
+from web.typedefs import actors_key, openapi_document_key
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -339,12 +340,10 @@ def build_document(command_types: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-openapi_document_key: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
-
-
-async def _build_at_startup(app: web.Application) -> None:
-    """Runs after the simulation started, when the registry is known."""
+async def openapi_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Built once the simulation runs, when the registry is known."""
     app[openapi_document_key] = build_document(app[actors_key].registry.describe())
+    yield
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -368,9 +367,3 @@ async def docs_page(request: web.Request) -> web.Response:
         f"{rows}</table></body></html>"
     )
     return web.Response(text=page, content_type="text/html")
-
-
-def setup_openapi_routes(app: web.Application) -> None:
-    app.on_startup.append(_build_at_startup)
-    app.router.add_get("/api/v1/openapi.json", openapi_json)
-    app.router.add_get("/api/v1/docs", docs_page)

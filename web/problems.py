@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -13,7 +13,17 @@ from attrs import field, frozen
 
 from db.events import BusUnavailable
 from db.repositories import StoreUnavailable
-from sovd.errors import InvalidParams, SystemStopping, UnknownCommand, UnknownVehicle, VehicleBusy
+from sovd.errors import (
+    FleetBusy,
+    FleetConflict,
+    InvalidParams,
+    SystemStopping,
+    UnknownCommand,
+    UnknownFleet,
+    UnknownVehicle,
+    VehicleBusy,
+)
+from sovd.fleet_config import InvalidFleetConfig
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://sovd-sim.dev/problems/"
@@ -66,11 +76,21 @@ class Problem:
         return document
 
 
-ProblemFactory = Callable[[Exception], Problem]
+E = TypeVar("E", bound=Exception)
+ProblemFactory = Callable[[Any], Problem]
 
 
-def _invalid_params(exc: Exception) -> Problem:
-    assert isinstance(exc, InvalidParams)
+def _retry_later(status: int, code: str, detail: str, retry_after_s: float) -> Problem:
+    return Problem(
+        status, code, detail, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))}
+    )
+
+
+def _api_error(exc: ApiError) -> Problem:
+    return Problem(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+
+
+def _invalid_params(exc: InvalidParams) -> Problem:
     return Problem(
         422,
         "invalid_params",
@@ -82,44 +102,72 @@ def _invalid_params(exc: Exception) -> Problem:
     )
 
 
-def _vehicle_busy(exc: Exception) -> Problem:
-    assert isinstance(exc, VehicleBusy)
+def _unknown_command(exc: UnknownCommand) -> Problem:
     return Problem(
-        429,
-        "vehicle_busy",
-        f"The vehicle has {exc.mailbox_size} commands waiting; retry later.",
-        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+        422,
+        "unknown_command",
+        f"Unknown command {exc.name!r}; GET /api/v1/command-types lists them.",
+        [FieldProblem("command_name", "unknown command")],
     )
 
 
-# Domain errors the API knows how to explain; later layers register theirs at import time.
-KNOWN_ERRORS: dict[type[Exception], ProblemFactory] = {
-    ApiError: lambda e: Problem(e.status, e.code, e.detail, e.errors, e.headers),  # type: ignore[attr-defined]
-    StoreUnavailable: lambda e: Problem(
-        503,
-        "store_unavailable",
-        "The store is unavailable; retry shortly.",
-        headers={"Retry-After": "2"},
-    ),
-    UnknownVehicle: lambda e: Problem(404, "vehicle_not_found", "No vehicle with this id."),
-    UnknownCommand: lambda e: Problem(
+def _vehicle_busy(exc: VehicleBusy) -> Problem:
+    return _retry_later(
+        429,
+        "vehicle_busy",
+        f"The vehicle has {exc.mailbox_size} commands waiting; retry later.",
+        exc.retry_after_s,
+    )
+
+
+def _invalid_fleet_config(exc: InvalidFleetConfig) -> Problem:
+    return Problem(
         422,
-        "unknown_command",
-        f"Unknown command {e.name!r}; GET /api/v1/command-types lists them.",  # type: ignore[attr-defined]
-        [FieldProblem("command_name", "unknown command")],
-    ),
-    InvalidParams: _invalid_params,
-    VehicleBusy: _vehicle_busy,
-    SystemStopping: lambda e: Problem(
-        503, "stopping", "The simulator is stopping.", headers={"Retry-After": "5"}
-    ),
-    BusUnavailable: lambda e: Problem(
-        503,
-        "bus_unavailable",
-        "The event bus is unavailable; retry shortly.",
-        headers={"Retry-After": "2"},
-    ),
-}
+        "invalid_fleet_config",
+        "The fleet config is not valid; nothing was spawned.",
+        [FieldProblem(p.path or "(document)", p.message) for p in exc.problems],
+    )
+
+
+def _known(cls: type[E], factory: Callable[[E], Problem]) -> tuple[type[E], ProblemFactory]:
+    return cls, factory
+
+
+# Every domain error the API knows how to explain; anything else is a 500.
+KNOWN_ERRORS: dict[type[Exception], ProblemFactory] = dict(
+    [
+        _known(ApiError, _api_error),
+        _known(
+            StoreUnavailable,
+            lambda e: _retry_later(
+                503, "store_unavailable", "The store is unavailable; retry shortly.", 2
+            ),
+        ),
+        _known(
+            BusUnavailable,
+            lambda e: _retry_later(
+                503, "bus_unavailable", "The event bus is unavailable; retry shortly.", 2
+            ),
+        ),
+        _known(
+            SystemStopping,
+            lambda e: _retry_later(503, "stopping", "The simulator is stopping.", 5),
+        ),
+        _known(
+            UnknownVehicle, lambda e: Problem(404, "vehicle_not_found", "No vehicle with this id.")
+        ),
+        _known(UnknownCommand, _unknown_command),
+        _known(InvalidParams, _invalid_params),
+        _known(VehicleBusy, _vehicle_busy),
+        _known(InvalidFleetConfig, _invalid_fleet_config),
+        _known(UnknownFleet, lambda e: Problem(404, "fleet_not_found", "No fleet with this name.")),
+        _known(FleetConflict, lambda e: Problem(409, "fleet_conflict", str(e))),
+        _known(
+            FleetBusy,
+            lambda e: Problem(409, "fleet_busy", str(e), headers={"Retry-After": "5"}),
+        ),
+    ]
+)
 
 
 def problem_for(exc: Exception) -> Problem | None:

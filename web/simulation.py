@@ -25,13 +25,14 @@ from web.typedefs import (
     bus_key,
     command_service_key,
     config_key,
+    fleet_service_key,
     hub_key,
     metrics_key,
     pipeline_key,
     store_key,
     writer_key,
 )
-from web.vehicles.fleets import FleetService, fleet_service_key, read_fleet_file
+from web.vehicles.fleets import FleetService, read_fleet_file
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +129,3 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     pipeline.flush()
     await writer.stop()
     await hub.stop()
-
-
-def setup_simulation(app: web.Application) -> None:
-    app.cleanup_ctx.append(simulation_ctx)

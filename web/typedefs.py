@@ -1,8 +1,10 @@
-"""Typed application keys: `app[store_key]` is checked by mypy."""
+"""Every typed application and request key, so `app[store_key]` is checked by mypy.
+
+Services and the modules they import never import this one; handlers and middlewares do."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aiohttp import web
 from attrs import define
@@ -12,13 +14,13 @@ from actors.system import ActorSystem
 from db.events import EventBus
 from db.repositories import Store
 from db.writer import BatchWriter
+from web.auth.service import AuthenticatedUser, AuthService
+from web.commands.pipeline import CommandPipeline
+from web.commands.service import CommandService
 from web.config import Config
 from web.hub import EventHub
 from web.metrics import Metrics
-
-if TYPE_CHECKING:
-    from web.commands.pipeline import CommandPipeline
-    from web.commands.service import CommandService
+from web.vehicles.fleets import FleetService
 
 
 @define
@@ -26,17 +28,25 @@ class Lifecycle:
     draining: bool = False
 
 
+# Given to create_app, or made from the configuration.
 config_key = web.AppKey("config", Config)
-store_key = web.AppKey("store", Store)
-bus_key = web.AppKey("bus", EventBus)
-lifecycle_key = web.AppKey("lifecycle", Lifecycle)
 metrics_key = web.AppKey("metrics", Metrics)
 registry_key = web.AppKey("prometheus_registry", CollectorRegistry)
+lifecycle_key = web.AppKey("lifecycle", Lifecycle)
 
-
-# The simulation: set by web.simulation's cleanup context.
-actors_key = web.AppKey("actors", ActorSystem)
+# Opened by the cleanup contexts, in the order create_app lists them.
+store_key = web.AppKey("store", Store)
+bus_key = web.AppKey("bus", EventBus)
+auth_service_key = web.AppKey("auth_service", AuthService)
 writer_key = web.AppKey("writer", BatchWriter)
+pipeline_key = web.AppKey("pipeline", CommandPipeline)
+actors_key = web.AppKey("actors", ActorSystem)
 hub_key = web.AppKey("hub", EventHub)
-pipeline_key: web.AppKey[CommandPipeline] = web.AppKey("pipeline")
-command_service_key: web.AppKey[CommandService] = web.AppKey("command_service")
+command_service_key = web.AppKey("command_service", CommandService)
+fleet_service_key = web.AppKey("fleet_service", FleetService)
+openapi_document_key: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
+open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_websockets")
+
+# Per request.
+request_id_key = web.RequestKey("request_id", str)
+current_user_key = web.RequestKey("current_user", AuthenticatedUser)

@@ -20,7 +20,7 @@ from db.events import InProcessBus
 from db.repositories import Store
 from tests.support.api import PASSWORDS, bearer, seed_users
 from web.app import create_app
-from web.auth import current_user, ensure_visible, owner_filter, require_role
+from web.auth.guards import current_user, ensure_visible, owner_filter, require_role
 from web.config import Config
 
 Client = TestClient[web.Request, web.Application]

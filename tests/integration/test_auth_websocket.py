@@ -14,9 +14,11 @@ from aiohttp.test_utils import TestClient
 from db.events import InProcessBus
 from db.repositories import Store
 from web.app import create_app
-from web.auth import AuthenticatedUser, accept_websocket, ensure_visible
 from web.auth.accounts import create_user
+from web.auth.guards import ensure_visible
 from web.auth.passwords import PasswordHasher
+from web.auth.service import AuthenticatedUser
+from web.auth.websocket import accept_websocket
 from web.config import Config
 
 Client = TestClient[web.Request, web.Application]

@@ -7,7 +7,6 @@ import getpass
 import re
 import secrets
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import uuid4
@@ -17,7 +16,7 @@ import structlog
 
 from db.postgres import PostgresStore, create_pool, redact_dsn
 from db.repositories import DuplicateKey, Store, StoreUnavailable
-from sovd.records import ROLES, Role, User
+from sovd.records import ROLES, Role, User, utc_now
 from web.auth.passwords import MAX_PASSWORD_LENGTH, MIN_NEW_PASSWORD_LENGTH, PasswordHasher
 from web.config import Config
 
@@ -57,7 +56,7 @@ async def create_user(
         password_hash=await hasher.hash(password),
         role=role,
         email=email,
-        created_at=datetime.now(UTC),
+        created_at=utc_now(),
     )
     await store.users.add(user)
     log.info("user_created", user_id=str(user.user_id), username=username, role=role)

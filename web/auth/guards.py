@@ -12,11 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from sovd.records import ROLES, Role
-from web.auth.service import AuthenticatedUser, AuthService
+from web.auth.service import AuthenticatedUser
 from web.problems import ApiError
-
-current_user_key = web.RequestKey("current_user", AuthenticatedUser)
-auth_service_key = web.AppKey("auth_service", AuthService)
+from web.typedefs import auth_service_key, current_user_key
 
 PROTECTED_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset(

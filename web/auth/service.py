@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,7 +12,7 @@ import structlog
 from attrs import frozen
 
 from db.repositories import Store
-from sovd.records import AuditEntry, RefreshSession, Role, User
+from sovd.records import AuditEntry, RefreshSession, Role, User, utc_now
 from web.auth.passwords import PasswordHasher
 from web.auth.revocation import RevocationChecks
 from web.auth.throttle import LoginThrottle, LoginThrottled
@@ -106,10 +106,6 @@ class RevokedSessions:
     def __contains__(self, session_id: UUID) -> bool:
         until = self._until.get(session_id)
         return until is not None and until > self._clock()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class AuthService:

@@ -10,13 +10,13 @@ from aiohttp import web
 
 from db.repositories import AuditFilter
 from sovd.records import AuditEntry
-from web.auth.guards import auth_service_key, current_user, require_role
+from web.auth.guards import current_user, require_role
 from web.auth.passwords import MAX_PASSWORD_LENGTH
 from web.auth.service import ClientInfo, TokenPair
 from web.auth.tokens import MAX_TOKEN_LENGTH
 from web.bodies import StringField, read_string_fields
 from web.queries import MAX_OFFSET, QueryReader
-from web.typedefs import store_key
+from web.typedefs import auth_service_key, store_key
 
 LOGIN_FIELDS = {
     "username": StringField(max_length=64),

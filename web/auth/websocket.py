@@ -10,10 +10,9 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from aiohttp import WSCloseCode, hdrs, web
 
-from web.auth.guards import auth_service_key, current_user_key
 from web.auth.service import AuthenticatedUser
 from web.problems import ApiError
-from web.typedefs import config_key
+from web.typedefs import auth_service_key, config_key, current_user_key
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from db.events import Event
 from db.repositories import StatusChange, Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.errors import SovdError, VehicleBusy
-from sovd.records import Command, new_id
+from sovd.records import Command, new_id, utc_now
 from web.auth.service import AuthenticatedUser, ClientInfo
 from web.commands.pipeline import (
     CommandPipeline,
@@ -55,10 +55,6 @@ class Accepted:
     replayed: bool = False
     # The command's ids as text, when this request made it (a replay has none).
     ids: Tracked | None = None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class CommandService:

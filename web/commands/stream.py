@@ -17,8 +17,9 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sovd.records import COMMAND_STATUSES, TERMINAL_STATUSES
-from web.auth import accept_websocket, ensure_role, ensure_visible
+from web.auth.guards import ensure_role, ensure_visible
 from web.auth.service import AuthenticatedUser
+from web.auth.websocket import accept_websocket
 from web.commands.pipeline import (
     response_channel,
     response_message,
@@ -26,7 +27,7 @@ from web.commands.pipeline import (
 )
 from web.hub import RESYNC, Filter, Listener
 from web.problems import ApiError, FieldProblem
-from web.typedefs import actors_key, hub_key, metrics_key, store_key
+from web.typedefs import actors_key, hub_key, metrics_key, open_websockets_key, store_key
 
 log = structlog.get_logger(__name__)
 
@@ -247,14 +248,3 @@ async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
         return ws
     finally:
         hub.forget(listener)
-
-
-open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_websockets")
-
-
-def setup_stream_routes(app: web.Application) -> None:
-    app[open_websockets_key] = set()
-    app.on_shutdown.append(close_websockets)
-    app.router.add_get("/ws/responses/{command_id}", command_stream)
-    app.router.add_get("/ws/vehicles/{vehicle_id}", vehicle_feed)
-    app.router.add_get("/ws/fleet", fleet_feed)

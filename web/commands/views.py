@@ -11,7 +11,7 @@ from aiohttp import web
 
 from db.repositories import CommandFilter
 from sovd.records import COMMAND_STATUSES, Command, Response
-from web.auth import current_user, ensure_visible, owner_filter, require_role
+from web.auth.guards import current_user, ensure_visible, owner_filter, require_role
 from web.auth.views import client_of
 from web.bodies import read_json_object, unknown_fields
 from web.commands.pipeline import Tracked, iso
@@ -174,11 +174,3 @@ async def list_commands(request: web.Request) -> web.Response:
 
 async def list_command_types(request: web.Request) -> web.Response:
     return web.json_response(request.app[actors_key].registry.describe())
-
-
-def setup_command_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/commands", submit_command)
-    app.router.add_get("/api/v1/commands", list_commands)
-    app.router.add_get("/api/v1/commands/{command_id}", get_command)
-    app.router.add_get("/api/v1/commands/{command_id}/responses", list_command_responses)
-    app.router.add_get("/api/v1/command-types", list_command_types)

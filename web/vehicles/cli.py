@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from db.migrate import SchemaOutdated
 from db.postgres import redact_dsn
 from db.repositories import StoreUnavailable
 from sovd.fleet import FleetSpec, build_fleet
 from sovd.fleet_config import FleetConfig, InvalidFleetConfig
-from web.app import SchemaOutdated, open_store
+from web.app import open_store
 from web.config import Config
 from web.vehicles.fleets import FleetConflict, read_fleet_file, record_fleets, utc_now
 

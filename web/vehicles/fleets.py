@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
-from aiohttp import web
 from attrs import field, frozen
 
 from actors.system import ActorSystem
 from db.repositories import DuplicateKey, FleetRecord, Store
 from sovd.demo import demo_fleets
-from sovd.errors import SovdError
+from sovd.errors import FleetBusy, FleetConflict, UnknownFleet
 from sovd.fleet import FleetSpec, VehicleIdentity, build_fleet, first_shared_vin
 from sovd.fleet_config import (
     ConfigProblem,
@@ -31,31 +30,12 @@ from sovd.fleet_config import (
     loads_fleet_config,
     parse_fleet_config,
 )
-from sovd.records import Vehicle
+from sovd.records import Vehicle, utc_now
 
 log = structlog.get_logger(__name__)
 
 Origin = Literal["demo", "file", "store", "api"]
 DEMO_FLEET_NAMES = frozenset(spec.name for spec in demo_fleets())
-
-
-class UnknownFleet(SovdError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no fleet named {name!r}")
-        self.name = name
-
-
-class FleetConflict(SovdError):
-    """The fleet cannot be spawned next to what runs (same name, shared VINs)."""
-
-
-class FleetBusy(SovdError):
-    def __init__(self, name: str, busy: int) -> None:
-        super().__init__(
-            f"fleet {name!r} has {busy} vehicles with commands running or queued; "
-            "retry when they are done"
-        )
-        self.name, self.busy = name, busy
 
 
 @frozen
@@ -74,10 +54,6 @@ class RunningFleet:
 class SpawnOutcome:
     fleet: RunningFleet
     created: bool
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def read_fleet_file(path: str, default_seed: int = 0) -> FleetConfig:
@@ -292,6 +268,3 @@ class FleetService:
             raise
         log.info("fleet_removed", fleet=name, vehicles=removed)
         return removed
-
-
-fleet_service_key = web.AppKey("fleet_service", FleetService)

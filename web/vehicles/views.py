@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,21 +14,16 @@ from db.repositories import VehicleFilter
 from sovd.dids import IDENTIFICATION_DIDS
 from sovd.errors import UnknownVehicle
 from sovd.fleet import FleetSpec, LatencyRange, ecu_identity
-from sovd.fleet_config import InvalidFleetConfig, parse_fleet_config
-from sovd.records import CONNECTION_STATUSES, Vehicle
+from sovd.fleet_config import parse_fleet_config
+from sovd.records import CONNECTION_STATUSES, Vehicle, utc_now
 from sovd.state import materialize_state
 from sovd.uds import DtcStatus
-from web.auth import require_role
+from web.auth.guards import require_role
 from web.bodies import read_json_object
-from web.problems import KNOWN_ERRORS, FieldProblem, Problem
 from web.queries import MAX_OFFSET, QueryReader
-from web.typedefs import actors_key, config_key, store_key
+from web.typedefs import actors_key, config_key, fleet_service_key, store_key
 from web.vehicles.fleets import (
-    FleetBusy,
-    FleetConflict,
     RunningFleet,
-    UnknownFleet,
-    fleet_service_key,
 )
 
 MAX_PAGE = 1000
@@ -163,7 +158,7 @@ async def get_vehicle_status(request: web.Request) -> web.Response:
             last_seen_at = max(contact, last_seen_at) if last_seen_at else contact
         body |= {
             "connection_status": actor.identity.connection_status,
-            "health": health_json(actor, datetime.now(UTC)),
+            "health": health_json(actor, utc_now()),
             "actor": actor.status().as_dict(),
         }
     body["last_seen_at"] = last_seen_at
@@ -265,28 +260,3 @@ async def spawn_fleets(request: web.Request) -> web.Response:
 async def delete_fleet(request: web.Request) -> web.Response:
     await request.app[fleet_service_key].remove(request.match_info["name"])
     return web.Response(status=204)
-
-
-def _invalid_fleet_config(exc: Exception) -> Problem:
-    assert isinstance(exc, InvalidFleetConfig)
-    return Problem(
-        422,
-        "invalid_fleet_config",
-        "The fleet config is not valid; nothing was spawned.",
-        [FieldProblem(p.path or "(document)", p.message) for p in exc.problems],
-    )
-
-
-KNOWN_ERRORS[InvalidFleetConfig] = _invalid_fleet_config
-KNOWN_ERRORS[UnknownFleet] = lambda e: Problem(404, "fleet_not_found", "No fleet with this name.")
-KNOWN_ERRORS[FleetConflict] = lambda e: Problem(409, "fleet_conflict", str(e))
-KNOWN_ERRORS[FleetBusy] = lambda e: Problem(409, "fleet_busy", str(e), headers={"Retry-After": "5"})
-
-
-def setup_vehicle_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/vehicles", list_vehicles)
-    app.router.add_get("/api/v1/vehicles/{vehicle_id}", get_vehicle)
-    app.router.add_get("/api/v1/vehicles/{vehicle_id}/status", get_vehicle_status)
-    app.router.add_get("/api/v1/fleets", list_fleets)
-    app.router.add_post("/api/v1/fleets", spawn_fleets)
-    app.router.add_delete("/api/v1/fleets/{name}", delete_fleet)

@@ -7,7 +7,7 @@ import pytest
 import structlog
 
 from db.memory import MemoryStore
-from web.auth.setup import build_auth_service, check_auth_config
+from web.auth.startup import build_auth_service, check_auth_config
 from web.config import ConfigError, build_config, load_config
 
 DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"

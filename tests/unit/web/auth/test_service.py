@@ -12,7 +12,7 @@ from db.memory import MemoryStore
 from web.auth.accounts import create_user
 from web.auth.passwords import PasswordHasher
 from web.auth.service import AuthService, ClientInfo, RevokedSessions
-from web.auth.setup import build_auth_service
+from web.auth.startup import build_auth_service
 from web.config import Config
 from web.problems import ApiError
 

@@ -1,4 +1,4 @@
-"""Wires auth into the app: routes, the auth middleware, and the service built at start-up."""
+"""Auth at start-up: the configuration check, and the service its cleanup context builds."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ import structlog
 from aiohttp import web
 
 from db.repositories import Store
-from web.auth import views
 from web.auth.accounts import bootstrap_admin
-from web.auth.guards import auth_middleware, auth_service_key
 from web.auth.passwords import PasswordHasher
 from web.auth.service import AuthService
 from web.auth.throttle import LoginThrottle
 from web.auth.tokens import TokenCodec
-from web.auth.websocket import redact_tokens_in_access_log
 from web.config import AuthConfig, Config, ConfigError
-from web.typedefs import config_key, store_key
+from web.typedefs import auth_service_key, config_key, store_key
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +57,7 @@ def build_auth_service(auth: AuthConfig, store: Store) -> AuthService:
 
 
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The auth service; the first start also creates the admin account."""
     auth = app[config_key].auth
     store = app[store_key]
     service = build_auth_service(auth, store)
@@ -67,16 +65,3 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     await bootstrap_admin(store, service.hasher, auth.admin_password)
     await service.hasher.prepare_decoy()
     yield
-
-
-def setup_auth(app: web.Application) -> None:
-    """Call after the store's cleanup context is registered: the service needs the store."""
-    check_auth_config(app[config_key])
-    app.middlewares.append(auth_middleware)
-    redact_tokens_in_access_log()
-    app.cleanup_ctx.append(auth_ctx)
-    app.router.add_post("/api/v1/auth/login", views.login)
-    app.router.add_post("/api/v1/auth/refresh", views.refresh)
-    app.router.add_post("/api/v1/auth/logout", views.logout)
-    app.router.add_get("/api/v1/auth/me", views.me)
-    app.router.add_get("/api/v1/audit-logs", views.list_audit_logs)
