@@ -109,7 +109,7 @@ class BatchWriter:
         if self._queued_rows < self._max_queued_rows:
             self._room.set()
 
-    def submit(
+    def commit(
         self,
         batch: WriteBatch,
         events: Sequence[Event] = (),
@@ -165,7 +165,7 @@ class BatchWriter:
             if item.give_up_at is not None:
                 self._give_up(item)
 
-    def post(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
+    def enqueue(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
         """Queues rows nobody waits for; a refused row is logged by the writer."""
         self._enqueue(_Pending(batch, events))
 
@@ -179,12 +179,8 @@ class BatchWriter:
             self._room.clear()
         self._wakeup.set()
 
-    async def write(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
-        """Waits for room in the queue, then for the commit."""
-        await self._room.wait()
-        await self.submit(batch, events)
-
     async def has_room(self) -> None:
+        """Returns once the queue holds fewer rows than its bound."""
         if not self._room.is_set():
             await self._room.wait()
 

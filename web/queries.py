@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from web.problems import ApiError, FieldProblem
 
 T = TypeVar("T", bound=str)
 MAX_OFFSET = 2**31 - 1
+
+
+def page_body(
+    name: str, items: list[Any], *, total: int, limit: int, offset: int
+) -> dict[str, Any]:
+    """The envelope of every paged list: `{name: [...], limit, offset, total}`."""
+    return {name: items, "limit": limit, "offset": offset, "total": total}
 
 
 class QueryReader:

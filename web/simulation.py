@@ -6,18 +6,17 @@ their commands, the writer commits what they reported, then the hub lets go of t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
 
 from actors.latency import latency_model
 from actors.system import ActorSystem
-from db.repositories import StatusChange, WriteBatch
 from db.writer import BatchWriter
 from sovd.errors import SovdError
 from sovd.fleet import LatencyRange
-from web.commands.pipeline import CommandPipeline, response_channel, status_message
+from sovd.records import utc_now
+from web.commands.pipeline import CommandPipeline
 from web.commands.service import CommandService
 from web.hub import EventHub
 from web.typedefs import (
@@ -51,8 +50,7 @@ async def start_fleets(app: web.Application) -> None:
 async def recover_unfinished(app: web.Application) -> None:
     """Commands a previous process accepted but did not finish reach a terminal state:
     queued ones run now, running ones are failed (their vehicle state is gone)."""
-    store, actors, writer = app[store_key], app[actors_key], app[writer_key]
-    pipeline = app[pipeline_key]
+    store, actors, pipeline = app[store_key], app[actors_key], app[pipeline_key]
     unfinished = await store.commands.list_unfinished()
     resumed = failed = 0
     for command in unfinished:
@@ -70,23 +68,7 @@ async def recover_unfinished(app: web.Application) -> None:
                 continue
             except SovdError as exc:
                 reason = f"not resumed after restart: {exc}"
-        now = datetime.now(UTC)
-        writer.post(
-            WriteBatch(status_changes=[StatusChange(command.command_id, "failed", reason, now)]),
-            [
-                (
-                    response_channel(command.command_id),
-                    status_message(
-                        command.command_id,
-                        command.vehicle_id,
-                        "failed",
-                        now,
-                        reason,
-                        command.command_name,
-                    ),
-                )
-            ],
-        )
+        pipeline.fail_unrun(command, reason, utc_now())
         failed += 1
     if unfinished:
         log.info("unfinished_commands_recovered", resumed=resumed, failed=failed)

@@ -73,10 +73,10 @@ async def test_many_submissions_share_few_transactions(store: Store) -> None:
     writer = BatchWriter(store, recorder.publish, on_batch=batch_sizes.append)
     writer.start()
     commands = [new_command(user, vehicle) for _ in range(200)]
-    await asyncio.gather(*(writer.write(WriteBatch(new_commands=[c])) for c in commands))
+    await asyncio.gather(*(writer.commit(WriteBatch(new_commands=[c])) for c in commands))
     await asyncio.gather(
         *(
-            writer.write(completion(c), [(f"response:{c.command_id}", {"event": "status"})])
+            writer.commit(completion(c), [(f"response:{c.command_id}", {"event": "status"})])
             for c in commands
         )
     )
@@ -123,13 +123,13 @@ async def test_the_next_batch_commits_while_events_go_out_in_commit_order(store:
     def event(command: Command) -> Event:
         return (f"response:{command.command_id}", {"event": "status"})
 
-    await writer.submit(WriteBatch(new_commands=[first]), [event(first)])
+    await writer.commit(WriteBatch(new_commands=[first]), [event(first)])
     await bus.publication_started.wait()
     # the first batch's events are held on the bus; the next batch still commits, and
     # its events wait for the first ones
-    await asyncio.wait_for(writer.submit(WriteBatch(new_commands=[second]), [event(second)]), 5)
+    await asyncio.wait_for(writer.commit(WriteBatch(new_commands=[second]), [event(second)]), 5)
     assert await store.commands.get(second.command_id) is not None
-    third_committed = writer.submit(WriteBatch(new_commands=[third]), [event(third)])
+    third_committed = writer.commit(WriteBatch(new_commands=[third]), [event(third)])
     assert bus.started == [[event(first)]]
 
     stopped = asyncio.create_task(writer.stop())
@@ -152,8 +152,8 @@ async def test_a_refused_row_fails_alone(store: Store) -> None:
     good = [new_command(user, vehicle) for _ in range(5)]
     duplicate = good[0]
     results = await asyncio.gather(
-        *(writer.submit(WriteBatch(new_commands=[c])) for c in good),
-        writer.submit(WriteBatch(new_commands=[duplicate])),
+        *(writer.commit(WriteBatch(new_commands=[c])) for c in good),
+        writer.commit(WriteBatch(new_commands=[duplicate])),
         return_exceptions=True,
     )
     await writer.stop()
@@ -168,7 +168,7 @@ async def test_a_submission_that_gives_up_in_the_queue_is_never_written(store: S
     writer = BatchWriter(store, Recorder(store).publish)
     command = new_command(user, vehicle)
     late: list[str] = []
-    done = writer.submit(
+    done = writer.commit(
         WriteBatch(new_commands=[command]),
         give_up_s=0.01,
         on_late_commit=lambda: late.append("late"),
@@ -196,14 +196,14 @@ async def test_an_outage_answers_the_impatient_and_reports_their_late_commit(
     try:
         await proxy.cut()
         command = new_command(user, vehicle)
-        done = writer.submit(
+        done = writer.commit(
             WriteBatch(new_commands=[command]), give_up_s=60, on_late_commit=late.set
         )
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(done, 10)
         assert writer.outage.is_set()
         with pytest.raises(StoreUnavailable):
-            await writer.submit(WriteBatch(new_commands=[new_command(user, vehicle)]), give_up_s=60)
+            await writer.commit(WriteBatch(new_commands=[new_command(user, vehicle)]), give_up_s=60)
         await proxy.restore()
         await asyncio.wait_for(late.wait(), 10)
         assert await pg_store.commands.get(command.command_id) is not None
@@ -222,7 +222,7 @@ async def test_outage_delays_rows_without_losing_them(pg_store: PostgresStore, p
     try:
         await proxy.cut()
         command = new_command(user, vehicle)
-        done = writer.submit(WriteBatch(new_commands=[command]))
+        done = writer.commit(WriteBatch(new_commands=[command]))
         await asyncio.wait_for(writer.outage.wait(), 10)
         assert not done.done()
         await proxy.restore()

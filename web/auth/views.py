@@ -15,7 +15,7 @@ from web.auth.passwords import MAX_PASSWORD_LENGTH
 from web.auth.service import ClientInfo, TokenPair
 from web.auth.tokens import MAX_TOKEN_LENGTH
 from web.bodies import StringField, read_string_fields
-from web.queries import MAX_OFFSET, QueryReader
+from web.queries import MAX_OFFSET, QueryReader, page_body
 from web.typedefs import auth_service_key, store_key
 
 LOGIN_FIELDS = {
@@ -111,10 +111,11 @@ async def list_audit_logs(request: web.Request) -> web.Response:
     query = _audit_filter(request.query)
     page = await request.app[store_key].audit.list(query)
     return web.json_response(
-        {
-            "audit_logs": [_audit_json(e) for e in page.items],
-            "limit": query.limit,
-            "offset": query.offset,
-            "total": page.total,
-        }
+        page_body(
+            "audit_logs",
+            [_audit_json(e) for e in page.items],
+            total=page.total,
+            limit=query.limit,
+            offset=query.offset,
+        )
     )

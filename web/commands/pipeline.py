@@ -147,10 +147,30 @@ class CommandPipeline:
         self._tracked[command.command_id] = tracked
         return tracked
 
+    def fail_unrun(self, command: Command, reason: str, at: datetime) -> None:
+        """Ends a stored command that no actor will run: `failed`, with `reason`."""
+        self._tracked.pop(command.command_id, None)
+        self._writer.enqueue(
+            WriteBatch(status_changes=[StatusChange(command.command_id, "failed", reason, at)]),
+            [
+                (
+                    response_channel(command.command_id),
+                    status_message(
+                        command.command_id,
+                        command.vehicle_id,
+                        "failed",
+                        at,
+                        reason,
+                        command.command_name,
+                    ),
+                )
+            ],
+        )
+
     def _known(self, command_id: UUID, vehicle_id: UUID) -> Tracked:
         return self._tracked.get(command_id) or Tracked.of(command_id, vehicle_id)
 
-    async def _write(
+    async def _gather(
         self,
         command_id: UUID,
         event: Event,
@@ -184,7 +204,7 @@ class CommandPipeline:
         gathered, self._gathered = self._gathered, {}
         for command_id, rows in gathered.items():
             try:
-                self._writer.post(
+                self._writer.enqueue(
                     WriteBatch(
                         status_changes=rows.status_changes,
                         responses=rows.responses,
@@ -197,7 +217,7 @@ class CommandPipeline:
 
     async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
         known = self._known(command_id, vehicle_id)
-        await self._write(
+        await self._gather(
             command_id,
             (
                 known.channel,
@@ -223,7 +243,7 @@ class CommandPipeline:
     ) -> None:
         known = self._known(command_id, vehicle_id)
         response = Response(new_id(), command_id, payload, sequence_number, is_final, at)
-        await self._write(
+        await self._gather(
             command_id,
             (known.channel, response_message(response, known.vehicle_id, known.command_id)),
             response=response,
@@ -247,7 +267,7 @@ class CommandPipeline:
             at=at,
             details={"status": status, "error_message": error_message, "command_name": name},
         )
-        await self._write(
+        await self._gather(
             command_id,
             (
                 known.channel,

@@ -14,7 +14,7 @@ from attrs import frozen
 
 from actors.system import ActorSystem
 from db.events import Event
-from db.repositories import StatusChange, Store, StoreUnavailable, WriteBatch
+from db.repositories import Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.errors import SovdError, VehicleBusy
 from sovd.records import Command, new_id, utc_now
@@ -23,7 +23,6 @@ from web.commands.pipeline import (
     CommandPipeline,
     Tracked,
     command_audit,
-    response_channel,
     status_message,
 )
 from web.problems import ApiError, FieldProblem
@@ -135,7 +134,7 @@ class CommandService:
             )
             if held is not None:
                 return await self._replay(held.command_id, held.request_hash, request)
-            self._writer.post(WriteBatch(audit=[audit]), [submitted_event])
+            self._writer.enqueue(WriteBatch(audit=[audit]), [submitted_event])
 
         self._pipeline.track(command, tracked)
         try:
@@ -160,7 +159,7 @@ class CommandService:
 
         A submission already being written cannot be taken back: if it commits after the
         client heard 503, it is failed at once, so it never runs unseen."""
-        await self._writer.submit(
+        await self._writer.commit(
             batch,
             [event],
             give_up_s=ACCEPT_TIMEOUT_S,
@@ -170,27 +169,10 @@ class CommandService:
     def _refuse(self, command: Command, reason: str) -> None:
         """Ends a stored command that will never run; recovery at the next start covers a
         writer that is already stopping."""
-        now = self._clock()
-        message = f"not accepted: {reason}"
         if self._writer.stopping:
             log.warning("command_left_pending", command_id=str(command.command_id))
             return
-        self._writer.post(
-            WriteBatch(status_changes=[StatusChange(command.command_id, "failed", message, now)]),
-            [
-                (
-                    response_channel(command.command_id),
-                    status_message(
-                        command.command_id,
-                        command.vehicle_id,
-                        "failed",
-                        now,
-                        message,
-                        command.command_name,
-                    ),
-                )
-            ],
-        )
+        self._pipeline.fail_unrun(command, f"not accepted: {reason}", self._clock())
 
     async def _replay(
         self, command_id: UUID, request_hash: str, request: CommandRequest

@@ -105,7 +105,8 @@ class CommandStream:
         Status is read before responses: a terminal status is committed with or after the
         last chunk, so the responses read next are complete."""
         command = await self.store.commands.get(self.command_id)
-        assert command is not None
+        if command is None:  # deleted with its vehicle's fleet: nothing more will come
+            return True
         for response in await self.store.responses.list_for_command(self.command_id):
             if response.sequence_number > self.last_sequence:
                 await send_json(self.ws, response_message(response, command.vehicle_id))

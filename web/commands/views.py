@@ -11,13 +11,13 @@ from aiohttp import web
 
 from db.repositories import CommandFilter
 from sovd.records import COMMAND_STATUSES, Command, Response
-from web.auth.guards import current_user, ensure_visible, owner_filter, require_role
+from web.auth.guards import current_user, ensure_visible, not_found, owner_filter, require_role
 from web.auth.views import client_of
 from web.bodies import read_json_object, unknown_fields
 from web.commands.pipeline import Tracked, iso
 from web.commands.service import CommandRequest
 from web.problems import ApiError, FieldProblem
-from web.queries import MAX_OFFSET, QueryReader
+from web.queries import MAX_OFFSET, QueryReader, page_body
 from web.typedefs import actors_key, command_service_key, store_key
 
 MAX_PAGE = 500
@@ -120,8 +120,9 @@ async def _visible_command(request: web.Request) -> Command:
     except ValueError:
         raise ApiError(404, "not_found", "No command with this id.") from None
     command = await request.app[store_key].commands.get(command_id)
-    ensure_visible(current_user(request), command.user_id if command else None, "command")
-    assert command is not None
+    if command is None:
+        raise not_found("command")
+    ensure_visible(current_user(request), command.user_id, "command")
     return command
 
 
@@ -158,17 +159,18 @@ async def list_commands(request: web.Request) -> web.Response:
     if own is not None:
         if query.user_id not in (None, own):
             return web.json_response(
-                {"commands": [], "limit": query.limit, "offset": query.offset, "total": 0}
+                page_body("commands", [], total=0, limit=query.limit, offset=query.offset)
             )
         query = attrs.evolve(query, user_id=own)
     page = await request.app[store_key].commands.list(query)
     return web.json_response(
-        {
-            "commands": [command_json(c) for c in page.items],
-            "limit": query.limit,
-            "offset": query.offset,
-            "total": page.total,
-        }
+        page_body(
+            "commands",
+            [command_json(c) for c in page.items],
+            total=page.total,
+            limit=query.limit,
+            offset=query.offset,
+        )
     )
 
 
