@@ -129,7 +129,7 @@ def _invalid_fleet_config(exc: InvalidFleetConfig) -> Problem:
     )
 
 
-def _known(cls: type[E], factory: Callable[[E], Problem]) -> tuple[type[E], ProblemFactory]:
+def _known(cls: type[E], factory: Callable[[E], Problem]) -> tuple[type[Exception], ProblemFactory]:
     return cls, factory
 
 
