@@ -21,6 +21,7 @@ from db.migrate import migrate
 from db.postgres import PostgresStore, create_pool
 from db.redis_bus import RedisBus
 from db.repositories import Store
+from tests.support.api import Backend
 from web.app import create_app
 from web.config import Config, load_config
 
@@ -111,6 +112,25 @@ def bus(request: pytest.FixtureRequest) -> EventBus:
         return InProcessBus()
     result: EventBus = request.getfixturevalue("redis_bus")
     return result
+
+
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("postgresql", marks=pytest.mark.integration),
+        pytest.param("postgresql+redis", marks=pytest.mark.integration),
+    ]
+)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Runs an API test on the embedded default, on PostgreSQL with the in-process bus, and
+    on PostgreSQL with Redis (the production mode)."""
+    if request.param == "embedded":
+        return Backend(MemoryStore(), InProcessBus())
+    store: Store = request.getfixturevalue("pg_store")
+    if request.param == "postgresql":
+        return Backend(store, InProcessBus())
+    bus: EventBus = request.getfixturevalue("redis_bus")
+    return Backend(store, bus)
 
 
 TEST_SECRET = "test-secret-" + "x" * 40

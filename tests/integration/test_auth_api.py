@@ -18,7 +18,7 @@ from jose import jwt
 
 from db.events import InProcessBus
 from db.repositories import Store
-from tests.support.api import PASSWORDS, bearer, seed_users
+from tests.support.api import PASSWORDS, Backend, bearer, seed_users
 from web.app import create_app
 from web.auth.guards import current_user, ensure_visible, owner_filter, require_role
 from web.config import Config
@@ -29,13 +29,18 @@ OTHER_SECRET = "not-the-server-secret-" + "q" * 40
 
 
 @pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.store
+
+
+@pytest.fixture
 async def users(store: Store, config: Config) -> dict[str, UUID]:
     return await seed_users(store, config)
 
 
 @pytest.fixture
-async def client(make_client: MakeClient, store: Store, users: dict[str, UUID]) -> Client:
-    return await make_client(store=store)
+async def client(make_client: MakeClient, backend: Backend, users: dict[str, UUID]) -> Client:
+    return await make_client(store=backend.store, bus=backend.bus)
 
 
 async def login(client: Client, name: str) -> dict[str, Any]:

@@ -15,11 +15,10 @@ import pytest
 from aiohttp import WSMsgType
 
 from db.events import InProcessBus
-from db.memory import MemoryStore
 from db.postgres import PostgresStore, create_pool
 from db.repositories import CommandFilter, Store
 from sovd.records import Command
-from tests.support.api import Client, bearer, seed_users, token_for
+from tests.support.api import Backend, Client, bearer, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
 from web.typedefs import actors_key
@@ -27,18 +26,15 @@ from web.typedefs import actors_key
 MakeClient = Callable[..., Awaitable[Client]]
 
 
-@pytest.fixture(params=["embedded", pytest.param("postgresql", marks=pytest.mark.integration)])
-def store(request: pytest.FixtureRequest) -> Store:
-    if request.param == "embedded":
-        return MemoryStore()
-    pg: PostgresStore = request.getfixturevalue("pg_store")
-    return pg
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.store
 
 
 @pytest.fixture
-async def client(make_client: MakeClient, store: Store, config: Config) -> Client:
-    await seed_users(store, config)
-    return await make_client(store=store, bus=InProcessBus())
+async def client(make_client: MakeClient, backend: Backend, config: Config) -> Client:
+    await seed_users(backend.store, config)
+    return await make_client(store=backend.store, bus=backend.bus)
 
 
 def body(client: Client, index: int = 0, name: str = "ReadDTC", **params: Any) -> dict[str, Any]:

@@ -35,10 +35,6 @@ async def test_two_subscribers_each_get_every_event(bus: EventBus) -> None:
         assert await asyncio.wait_for(anext(second), 5) == ("response:c", {"n": 1})
 
 
-async def test_ping_answers(bus: EventBus) -> None:
-    await bus.ping()
-
-
 @pytest.mark.integration
 async def test_a_refused_subscription_is_reported_not_retried(redis_url: str) -> None:
     """Credentials go to Redis first; its refusal surfaces as BusUnavailable."""

@@ -13,13 +13,12 @@ from typing import Any
 import attrs
 import pytest
 
-from db.events import InProcessBus
 from db.postgres import PostgresStore
 from db.repositories import Store, VehicleFilter
 from sovd.fleet import build_fleet
 from sovd.fleet_config import parse_fleet_config
 from sovd.records import Vehicle
-from tests.support.api import Client, bearer, seed_users, token_for
+from tests.support.api import Backend, Client, bearer, seed_users, token_for
 from tests.support.fleets import without_recorded_fleets
 from web.config import Config
 
@@ -43,15 +42,17 @@ def fleet(name: str, count: int, profile: str = "ford-f150", **extra: Any) -> di
 
 
 @pytest.fixture
-async def fleet_store(store: Store) -> AsyncIterator[Store]:
-    async for clean in without_recorded_fleets(store):
+async def fleet_store(backend: Backend) -> AsyncIterator[Store]:
+    async for clean in without_recorded_fleets(backend.store):
         yield clean
 
 
 @pytest.fixture
-async def client(make_client: MakeClient, fleet_store: Store, config: Config) -> Client:
+async def client(
+    make_client: MakeClient, fleet_store: Store, backend: Backend, config: Config
+) -> Client:
     await seed_users(fleet_store, config)
-    return await make_client(store=fleet_store, bus=InProcessBus())
+    return await make_client(store=fleet_store, bus=backend.bus)
 
 
 @pytest.fixture

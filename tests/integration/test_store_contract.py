@@ -290,10 +290,6 @@ async def test_audit_entries_newest_first(store: Store) -> None:
     assert (await store.audit.list(AuditFilter(limit=1))).items[0].action == "user_login"
 
 
-async def test_ping_answers(store: Store) -> None:
-    await store.ping()
-
-
 async def test_idempotency_key_holds_one_command(store: Store) -> None:
     alice, car = a_user(), a_vehicle(VINS[0])
     await store.users.add(alice)

@@ -12,10 +12,9 @@ import attrs
 import pytest
 from aiohttp import WSMsgType
 
-from db.events import InProcessBus
 from db.repositories import Store
 from sovd.fleet import ecu_identities
-from tests.support.api import Client, bearer, seed_users, token_for
+from tests.support.api import Backend, Client, bearer, seed_users, token_for
 from tests.support.fleets import vehicles_of, without_recorded_fleets
 from web.config import Config
 
@@ -50,20 +49,20 @@ FIELDS = {
 
 
 @pytest.fixture
-async def fleet_store(store: Store) -> AsyncIterator[Store]:
-    async for clean in without_recorded_fleets(store):
+async def fleet_store(backend: Backend) -> AsyncIterator[Store]:
+    async for clean in without_recorded_fleets(backend.store):
         yield clean
 
 
 @pytest.fixture
 async def client(
-    make_client: MakeClient, fleet_store: Store, config: Config, tmp_path: Path
+    make_client: MakeClient, fleet_store: Store, backend: Backend, config: Config, tmp_path: Path
 ) -> Client:
     path = tmp_path / "fleet.toml"
     path.write_text(FLEET)
     await seed_users(fleet_store, config)
     simulation = attrs.evolve(config.simulation, fleet=str(path))
-    return await make_client(store=fleet_store, bus=InProcessBus(), simulation=simulation)
+    return await make_client(store=fleet_store, bus=backend.bus, simulation=simulation)
 
 
 @pytest.fixture

@@ -7,13 +7,24 @@ from uuid import UUID
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from attrs import frozen
 
+from db.events import EventBus
 from db.repositories import Store
 from web.auth.accounts import create_user
 from web.auth.passwords import PasswordHasher
 from web.config import Config
 
 Client = TestClient[web.Request, web.Application]
+
+
+@frozen
+class Backend:
+    """The store and bus an API test runs on (see the `backend` fixture)."""
+
+    store: Store
+    bus: EventBus
+
 
 PASSWORDS = {
     "alice": "alice-password-1",

@@ -57,11 +57,12 @@ class PasswordHasher:
         if self._decoy_hash is None:
             self._decoy_hash = await self.hash(os.urandom(16).hex())
 
-    async def verify_decoy(self, password: str) -> None:
-        """Spends the time a real check takes: an unknown user answers as slowly as a known one."""
+    async def verify_decoy(self, password: str) -> bool:
+        """Spends the time a real check takes, so an unknown user answers as slowly as a known
+        one; it never matches (the decoy's password was random and is gone)."""
         await self.prepare_decoy()
         assert self._decoy_hash is not None
-        await self.verify(self._decoy_hash, password)
+        return await self.verify(self._decoy_hash, password)
 
     def _slot(self) -> asyncio.Semaphore:
         if self._slots is None:

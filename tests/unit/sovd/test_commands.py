@@ -448,6 +448,19 @@ def test_changing_session_relocks_security(run_one: RunOne, vehicle: VehicleStat
 # SecurityAccess --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("seed", "key"),
+    [
+        # Worked by hand from the README's rule, not with the code under test.
+        ("11223344", "58F52D2A"),
+        ("00000000", "D1E4B70A"),
+        ("FFFFFFFF", "2E1B48F5"),
+    ],
+)
+def test_security_key_matches_the_published_vectors(seed: str, key: str) -> None:
+    assert security_key(bytes.fromhex(seed)) == bytes.fromhex(key)
+
+
 def test_seed_and_key_unlock(run_one: RunOne, vehicle: VehicleState) -> None:
     run_one("DiagnosticSessionControl", ecuAddress="0x01", session="extended")
 
