@@ -205,7 +205,7 @@ async def serve_and_load(
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "web.cli",
+        "cli",
         "serve",
         "--port",
         str(port),

@@ -34,8 +34,8 @@ from aiohttp import web
 from pipeline import ADMIN_DSN, REDIS_URL, free_port, fresh_database, wait_ready
 from procstat import cpu_seconds, is_postgres, is_redis, of_process, used
 
-from web.loadclient import LeanPool, post_request
-from web.loadtest import percentile
+from loadtest.client import LeanPool, post_request
+from loadtest.run import percentile
 
 INSERT = """INSERT INTO floor_commands (command_id, vehicle_id, command_name, params, at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::float8[])"""

@@ -64,11 +64,19 @@ async def fresh_database(name: str) -> str:
     return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
 
 
+def cli_module(directory: str | None) -> str:
+    """What `python -m` runs as `sovd-sim` in a tree: `cli`, or `web.cli` in commits from
+    before the command line had a package of its own (`--against` an older commit)."""
+    if directory is None or (Path(directory) / "cli" / "__main__.py").exists():
+        return "cli"
+    return "web.cli"
+
+
 async def run(*args: str, env: dict[str, str], cwd: str | None = None) -> str:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "web.cli",
+        cli_module(cwd),
         *args,
         env=env,
         cwd=cwd,
@@ -191,7 +199,7 @@ async def start_server(
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "web.cli",
+        cli_module(version.directory),
         "serve",
         "--port",
         str(port),

@@ -13,9 +13,9 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from cli import main as cli
 from db.postgres import PostgresStore
 from db.repositories import Store
-from web import cli
 from web.auth.accounts import create_user
 from web.auth.passwords import PasswordHasher
 from web.config import Config

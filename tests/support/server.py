@@ -25,7 +25,7 @@ async def run_cli(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "web.cli",
+        "cli",
         *args,
         env={**os.environ, **(env or {})},
         stdin=asyncio.subprocess.PIPE,
@@ -64,7 +64,7 @@ class ServerProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "web.cli",
+            "cli",
             "serve",
             "--port",
             str(self.port),

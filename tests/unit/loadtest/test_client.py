@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from web.loadclient import _parse_response, post_request
+from loadtest.client import _parse_response, post_request
 
 ACCEPTED = (
     b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"

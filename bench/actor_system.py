@@ -1,7 +1,7 @@
 """Benchmark of the actor runtime alone (no HTTP, no storage).
 
 Prints memory per idle vehicle and spawn time for 100,000 vehicles, and in-memory command
-throughput with zero latency. Run: `.venv/bin/python bench/actors.py`.
+throughput with zero latency. Run: `.venv/bin/python bench/actor_system.py`.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
-"""`sovd-sim loadtest`: open-loop load against a running server.
+"""Open-loop command load against a running server, and the report it produces.
 
 Commands are sent at a fixed rate whatever the server answers (open loop, so a slow server
 shows up as latency instead of hiding behind a slower client). Completion is observed on the
-fleet-wide WebSocket feed, so no polling adds load. Prints throughput and percentiles."""
+fleet-wide WebSocket feed, so no polling adds load."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
@@ -19,7 +18,7 @@ import aiohttp
 import orjson
 from attrs import define, field, frozen
 
-from web.loadclient import LeanPool, post_request
+from loadtest.client import LeanPool, post_request
 
 TERMINAL = {"completed", "failed", "timed_out"}
 
@@ -225,78 +224,3 @@ async def run_load(plan: LoadPlan) -> LoadReport:
         await feed.close()
     report.cpu_s = time.process_time() - cpu_before
     return report
-
-
-def add_loadtest_command(commands: Any) -> None:
-    """Adds `loadtest` to the CLI's subcommands."""
-    parser = commands.add_parser(
-        "loadtest",
-        help="drive a running server with open-loop command load and report latency",
-        description="Sends commands at a fixed rate to a running sovd-sim and reports "
-        "throughput and POST-to-completed percentiles. The password is read from "
-        "SOVD_LOADTEST_PASSWORD or standard input.",
-    )
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
-    parser.add_argument("--username", default="admin")
-    parser.add_argument("--rate", type=_positive(float), default=500.0, help="commands/s")
-    parser.add_argument("--duration", type=_positive(float), default=10.0, help="seconds")
-    parser.add_argument("--command", default="ReadDTC", dest="command_name")
-    parser.add_argument(
-        "--params",
-        type=_json_object,
-        default=None,
-        help='command parameters as JSON; default {"ecuAddress": <first ECU>}',
-    )
-    parser.add_argument(
-        "--vehicles",
-        type=_positive(int),
-        default=1000,
-        help="how many connected vehicles to spread the load over",
-    )
-    parser.add_argument(
-        "--connections",
-        type=_positive(int),
-        default=256,
-        help="keep-alive connections; each carries one request at a time",
-    )
-
-
-def _positive(kind: type[float] | type[int]) -> Any:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return parse
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object")
-    return value
-
-
-def run_loadtest(args: argparse.Namespace, password: str) -> int:
-    plan = LoadPlan(
-        url=args.url.rstrip("/"),
-        username=args.username,
-        password=password,
-        rate=args.rate,
-        duration_s=args.duration,
-        command_name=args.command_name,
-        command_params=args.params,
-        vehicles=args.vehicles,
-        connections=args.connections,
-    )
-    report = asyncio.run(run_load(plan))
-    for line in report.lines():
-        print(line)
-    return 0

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
+from cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from cli.options import add_config_option, add_database_option
 from db.migrate import SchemaOutdated
 from db.postgres import redact_dsn
 from db.repositories import StoreUnavailable
+from sovd.errors import FleetConflict
 from sovd.fleet import FleetSpec, build_fleet
 from sovd.fleet_config import FleetConfig, InvalidFleetConfig
+from sovd.records import utc_now
 from web.app import open_store
 from web.config import Config
-from web.vehicles.fleets import FleetConflict, read_fleet_file, record_fleets, utc_now
-
-EXIT_USAGE = 2
-EXIT_FAILED = 1
+from web.vehicles.fleets import read_fleet_file, record_fleets
 
 
 def add_fleet_commands(commands: Any) -> None:
@@ -45,8 +45,8 @@ def add_fleet_commands(commands: Any) -> None:
     )
     spawn.add_argument("file", help="the fleet config (TOML)")
     for action in (validate, spawn):
-        action.add_argument("--config", type=Path, help="TOML configuration file")
-    spawn.add_argument("--database-url", help="PostgreSQL DSN (default: DATABASE_URL)")
+        add_config_option(action)
+    add_database_option(spawn)
 
 
 def _latency(spec: FleetSpec) -> str:
@@ -89,7 +89,7 @@ async def run_fleet_command(
         return EXIT_USAGE
     if args.fleet_command == "validate":
         print("\n".join(describe(fleet_config)), file=stdout)
-        return 0
+        return EXIT_OK
     return await _spawn(config, fleet_config, stdout, stderr)
 
 
@@ -119,4 +119,4 @@ async def _spawn(config: Config, fleet_config: FleetConfig, stdout: TextIO, stde
         "these fleets from their next start",
         file=stdout,
     )
-    return 0
+    return EXIT_OK
