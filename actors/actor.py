@@ -23,7 +23,7 @@ from structlog.typing import FilteringBoundLogger
 from actors.latency import LatencyModel
 from actors.sink import CommandSink, TerminalStatus
 from sovd.errors import VehicleBusy
-from sovd.execution import Chunk, NoAnswer, run_command
+from sovd.execution import Chunk, NoAnswer, run_command, stop_command
 from sovd.fleet import VehicleIdentity
 from sovd.registry import CommandType
 from sovd.state import VehicleState, materialize_state
@@ -32,11 +32,16 @@ from sovd.uds import Session
 logger = structlog.get_logger(__name__)
 
 STOPPED_BEFORE_START = "simulator stopped before the command ran"
+HALTED_BEFORE_START = "stopped by the client before it started"
+HALT_REFUSED = "stopped by the client; the vehicle refused to stop it and dropped it"
 STOPPED_WHILE_RUNNING = "simulator stopped before the command completed"
 INTERMITTENT_LOSS = "connection to the vehicle lost: its link is intermittent"
 
 Outcome = tuple[TerminalStatus, str | None]
-_Interruption = Literal["deadline", "stopped"]
+# Why a wait ended early: the command's deadline, the system stopping, or the client halting
+# the command (a UDS stopRoutine).
+_Interruption = Literal["deadline", "stopped", "halted"]
+HaltRequest = Literal["halting", "dropped", "not_stoppable", "unknown"]
 
 
 @frozen
@@ -82,6 +87,8 @@ class ActorRuntime:
 
 class VehicleActor:
     __slots__ = (
+        "_halt",
+        "_halted_queued",
         "_in_flight",
         "_latency",
         "_mailbox",
@@ -102,7 +109,9 @@ class VehicleActor:
         self._state: VehicleState | None = None
         self._mailbox: deque[Envelope] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: UUID | None = None
+        self._in_flight: Envelope | None = None
+        self._halt = False
+        self._halted_queued: set[UUID] | None = None
         self._passivation: asyncio.TimerHandle | None = None
         self._pause: asyncio.Future[None] | None = None
 
@@ -128,7 +137,7 @@ class VehicleActor:
 
     @property
     def in_flight_command_id(self) -> UUID | None:
-        return self._in_flight
+        return self._in_flight.command_id if self._in_flight is not None else None
 
     @property
     def mailbox_size(self) -> int:
@@ -151,7 +160,10 @@ class VehicleActor:
             default = Session.DEFAULT.label
             sessions = {ecu.ecu_address: default for ecu in self.identity.profile.ecus}
         return ActorStatus(
-            "active" if self.is_active else "idle", self.mailbox_depth, self._in_flight, sessions
+            "active" if self.is_active else "idle",
+            self.mailbox_depth,
+            self.in_flight_command_id,
+            sessions,
         )
 
     def enqueue(self, envelope: Envelope) -> None:
@@ -182,6 +194,23 @@ class VehicleActor:
         """Cuts short the simulated wait in progress (used by a stop past its bound)."""
         if self._pause is not None and not self._pause.done():
             self._pause.set_result(None)
+
+    def halt(self, command_id: UUID) -> HaltRequest:
+        """The client stops one command: a running one ends at once with the command's stop
+        reply, a queued one ends without running."""
+        running = self._in_flight
+        if running is not None and running.command_id == command_id:
+            if running.command.stop is None:
+                return "not_stoppable"
+            self._halt = True
+            self.abort()
+            return "halting"
+        if self._mailbox and any(e.command_id == command_id for e in self._mailbox):
+            if self._halted_queued is None:
+                self._halted_queued = set()
+            self._halted_queued.add(command_id)
+            return "dropped"
+        return "unknown"
 
     def _activate(self) -> deque[Envelope]:
         mailbox: deque[Envelope] = deque()
@@ -215,6 +244,9 @@ class VehicleActor:
                 )
                 if runtime.aborting:
                     await self._report_finished(envelope, "timed_out", STOPPED_BEFORE_START, log)
+                elif self._halted_queued and envelope.command_id in self._halted_queued:
+                    self._halted_queued.discard(envelope.command_id)
+                    await self._report_finished(envelope, "failed", HALTED_BEFORE_START, log)
                 else:
                     await self._run(envelope, log)
         finally:
@@ -239,7 +271,8 @@ class VehicleActor:
         runtime = self._runtime
         sink = runtime.sink
         command_id, vehicle_id = envelope.command_id, self.vehicle_id
-        self._in_flight = command_id
+        self._in_flight = envelope
+        self._halt = False
         try:
             started_at = runtime.clock()
             log.debug("command_started")
@@ -269,8 +302,10 @@ class VehicleActor:
         if state is None:
             state = self._state = materialize_state(self.identity, now)
         latency = self._latency.sample(state.rng)
-        if latency > 0:
+        if latency > 0 or self._halt:
             interruption = await self._wait(latency, deadline)
+            if interruption == "halted":
+                return await self._halted(envelope, state, 1, log)
             if interruption:
                 return self._interrupted(interruption)
             now = runtime.clock()
@@ -282,8 +317,10 @@ class VehicleActor:
         for sequence, step in enumerate(steps, start=1):
             if isinstance(step, Chunk):
                 delay = step.delay_s * runtime.time_scale
-                if delay > 0:
+                if delay > 0 or self._halt:
                     interruption = await self._wait(delay, deadline)
+                    if interruption == "halted":
+                        return await self._halted(envelope, state, sequence, log)
                     if interruption:
                         return self._interrupted(interruption)
                 try:
@@ -307,6 +344,27 @@ class VehicleActor:
                 return "failed", step.message
         return "failed", f"{envelope.command.name} ended without a final reply"
 
+    async def _halted(
+        self, envelope: Envelope, state: VehicleState, sequence: int, log: FilteringBoundLogger
+    ) -> Outcome:
+        """The client's stop: the command's stop reply is its final chunk, numbered
+        `sequence`."""
+        chunk = stop_command(envelope.command, envelope.params, state)
+        if chunk is None:
+            return "failed", HALT_REFUSED
+        try:
+            await self._runtime.sink.command_chunk(
+                envelope.command_id,
+                self.vehicle_id,
+                sequence,
+                chunk.payload,
+                True,
+                self._runtime.clock(),
+            )
+        except Exception:
+            log.exception("sink_failed", sink_call="command_chunk")
+        return "completed", None
+
     async def _unreachable(self, deadline: float) -> Outcome:
         """A disconnected vehicle: fail at once, or wait for it until the deadline."""
         vin = self.identity.vin
@@ -323,6 +381,8 @@ class VehicleActor:
         """Simulated time passing; says why it was cut short, if it was."""
         loop = asyncio.get_running_loop()
         remaining = deadline - loop.time()
+        if self._halt:
+            return "halted"
         if remaining > 0 and not self._runtime.aborting:
             pause = loop.create_future()
             timer = loop.call_later(min(seconds, remaining), _resolve, pause)
@@ -334,6 +394,8 @@ class VehicleActor:
                 self._pause = None
         if self._runtime.aborting:
             return "stopped"
+        if self._halt:
+            return "halted"
         if seconds >= remaining:
             return "deadline"
         return None

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import structlog
 
-from actors.actor import ActorRuntime, ActorStatus, Envelope, VehicleActor
+from actors.actor import ActorRuntime, ActorStatus, Envelope, HaltRequest, VehicleActor
 from actors.latency import DEFAULT_LATENCY, LatencyModel, latency_model
 from actors.sink import CommandSink
 from sovd.commands import COMMANDS
@@ -151,6 +151,10 @@ class ActorSystem:
         parsed = command.parse(params)
         command.check_target(parsed, actor.identity.profile)
         return actor, command, parsed
+
+    def halt(self, vehicle_id: UUID, command_id: UUID) -> HaltRequest:
+        """Stops one of the vehicle's commands on its client's request (see VehicleActor.halt)."""
+        return self.get(vehicle_id).halt(command_id)
 
     def actor_status(self, vehicle_id: UUID) -> ActorStatus:
         return self.get(vehicle_id).status()

@@ -8,7 +8,7 @@ with the readable form and the exact UDS response bytes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from attrs import frozen
@@ -34,6 +34,7 @@ from sovd.uds import (
     RESET_TYPES_BY_LABEL,
     ROUTINE_REQUEST_RESULTS,
     ROUTINE_START,
+    ROUTINE_STOP,
     DtcStatus,
     NegativeResponse,
     Nrc,
@@ -55,6 +56,14 @@ KEY_LOCKOUT = timedelta(seconds=10)
 SELF_TEST = 0x0203
 CHECK_PROGRAMMING_DEPENDENCIES = 0xFF01
 SELF_TEST_STEP_S = 1.0
+REPORT_SNAPSHOT_BY_DTC = 0x04
+REPORT_EXTENDED_DATA_BY_DTC = 0x06
+SNAPSHOT_RECORD = 0x01
+# Extended data records: counters (occurrence, aging; a byte each), then the first and the
+# last occurrence (Unix time, 4 bytes each).
+EXT_RECORD_COUNTERS = 0x01
+EXT_RECORD_FIRST_OCCURRENCE = 0x02
+EXT_RECORD_LAST_OCCURRENCE = 0x03
 ROUTINE_RUNNING = 0x01
 ROUTINE_COMPLETED = 0x00
 
@@ -164,6 +173,105 @@ def clear_dtc(vehicle: VehicleState, params: ClearDtcParams) -> Iterator[Reply]:
         },
         positive_response(Service.CLEAR_DIAGNOSTIC_INFORMATION),
     )
+
+
+# ReadDTCDetails --------------------------------------------------------------------------
+
+
+@frozen
+class ReadDtcDetailsParams:
+    ecu_address: EcuAddress
+    dtc_code: DtcCode
+
+
+@COMMANDS.command(
+    "ReadDTCDetails",
+    params=ReadDtcDetailsParams,
+    service=Service.READ_DTC_INFORMATION,
+    description=(
+        "Read one stored DTC's snapshot record (UDS 0x19 0x04: the live values at its last "
+        "occurrence) and its extended data (0x19 0x06: occurrence and aging counters, first "
+        "and last occurrence as Unix time)."
+    ),
+    idempotent=True,
+)
+def read_dtc_details(vehicle: VehicleState, params: ReadDtcDetailsParams) -> Iterator[Reply]:
+    service = Service.READ_DTC_INFORMATION
+    ecu = _ecu(vehicle, params.ecu_address)
+    try:
+        dtc = encode_dtc(params.dtc_code)
+    except ValueError:
+        raise NegativeResponse(service, Nrc.REQUEST_OUT_OF_RANGE) from None
+    status = ecu.dtcs.get(dtc)
+    record = ecu.history.get(dtc)
+    if status is None or record is None:
+        raise NegativeResponse(service, Nrc.REQUEST_OUT_OF_RANGE)
+    identifiers = []
+    snapshot_bytes = b""
+    for did, value in record.snapshot.items():
+        info = DID_CATALOG[did]
+        raw = info.codec.encode(value)
+        snapshot_bytes += did.to_bytes(2, "big") + raw
+        identifiers.append(
+            {
+                "dataId": info.data_id,
+                "description": info.description,
+                "value": value,
+                "unit": info.unit,
+            }
+        )
+    head = dtc.to_bytes(3, "big") + bytes((status,))
+    described = {
+        "ecuAddress": ecu.ecu_address,
+        "dtcCode": params.dtc_code,
+        "udsDtc": f"0x{dtc:06X}",
+        "statusByte": f"0x{status:02X}",
+        "status": dtc_status_bits(status),
+    }
+    yield Reply(
+        described
+        | {
+            "snapshot": {
+                "recordNumber": SNAPSHOT_RECORD,
+                "identifiers": identifiers,
+            }
+        },
+        positive_response(
+            service,
+            REPORT_SNAPSHOT_BY_DTC,
+            head,
+            SNAPSHOT_RECORD,
+            len(identifiers),
+            snapshot_bytes,
+        ),
+    )
+    counters = bytes((min(record.occurrences, 0xFF), 0))
+    yield Reply(
+        described
+        | {
+            "extendedData": {
+                "occurrenceCounter": record.occurrences,
+                "agingCounter": 0,
+                "firstOccurrence": record.first_at.isoformat(),
+                "lastOccurrence": record.last_at.isoformat(),
+            }
+        },
+        positive_response(
+            service,
+            REPORT_EXTENDED_DATA_BY_DTC,
+            head,
+            EXT_RECORD_COUNTERS,
+            counters,
+            EXT_RECORD_FIRST_OCCURRENCE,
+            _unix_time(record.first_at),
+            EXT_RECORD_LAST_OCCURRENCE,
+            _unix_time(record.last_at),
+        ),
+    )
+
+
+def _unix_time(moment: datetime) -> bytes:
+    return int(moment.timestamp()).to_bytes(4, "big")
 
 
 # ReadDataByID ----------------------------------------------------------------------------
@@ -296,6 +404,16 @@ def ecu_reset(vehicle: VehicleState, params: EcuResetParams) -> Iterator[Reply]:
 class SessionControlParams:
     ecu_address: EcuAddress
     session: Literal["default", "programming", "extended", "safetySystem"]
+    session_timeout_s: (
+        Annotated[
+            int,
+            Range(1, 86_400),
+            Doc(
+                "Seconds the session lasts past the last request; the profile's S3 time if omitted"
+            ),
+        ]
+        | None
+    ) = None
 
 
 @COMMANDS.command(
@@ -318,7 +436,7 @@ def diagnostic_session_control(
         raise NegativeResponse(service, Nrc.SUB_FUNCTION_NOT_SUPPORTED)
     if target == Session.PROGRAMMING and ecu.session == Session.DEFAULT:
         raise NegativeResponse(service, Nrc.SUB_FUNCTION_NOT_SUPPORTED_IN_ACTIVE_SESSION)
-    ecu.enter_session(target)
+    ecu.enter_session(target, params.session_timeout_s)
     p2_ms = ecu.profile.p2_server_max_ms
     p2_star_10ms = ecu.profile.p2_star_server_max_ms // 10
     yield Reply(
@@ -328,6 +446,7 @@ def diagnostic_session_control(
             "sessionType": f"0x{target:02X}",
             "p2ServerMaxMs": p2_ms,
             "p2StarServerMaxMs": p2_star_10ms * 10,
+            "sessionTimeoutS": ecu.session_timeout_s,
         },
         positive_response(
             service, target, p2_ms.to_bytes(2, "big"), p2_star_10ms.to_bytes(2, "big")
@@ -438,6 +557,25 @@ class RoutineControlParams:
     ]
 
 
+def stop_routine(vehicle: VehicleState, params: RoutineControlParams) -> Reply:
+    """stopRoutine (0x31 0x02): only the self-test runs long enough to be stopped."""
+    ecu = _ecu(vehicle, params.ecu_address)
+    routine_id = int(params.routine_id, 16)
+    if routine_id != SELF_TEST:
+        raise NegativeResponse(Service.ROUTINE_CONTROL, Nrc.REQUEST_SEQUENCE_ERROR)
+    return Reply(
+        {
+            "ecuAddress": ecu.ecu_address,
+            "routineId": f"0x{routine_id:04X}",
+            "routine": "selfTest",
+            "state": "stopped",
+        },
+        positive_response(
+            Service.ROUTINE_CONTROL, ROUTINE_STOP, routine_id.to_bytes(2, "big"), ROUTINE_COMPLETED
+        ),
+    )
+
+
 @COMMANDS.command(
     "RoutineControl",
     params=RoutineControlParams,
@@ -445,9 +583,11 @@ class RoutineControlParams:
     description=(
         "Start a routine on one ECU (UDS 0x31). 0x0203 runs a self-test that streams its "
         "progress for about four seconds and reports the faults it finds; 0xFF01 "
-        "checkProgrammingDependencies needs the programming session and security access."
+        "checkProgrammingDependencies needs the programming session and security access. "
+        "A running self-test can be stopped (0x31 0x02)."
     ),
     streaming=True,
+    stop=stop_routine,
 )
 def routine_control(vehicle: VehicleState, params: RoutineControlParams) -> Iterator[Reply]:
     service = Service.ROUTINE_CONTROL

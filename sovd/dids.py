@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from types import MappingProxyType
-from typing import Protocol
+from typing import Literal, Protocol
 
 from attrs import field, frozen
 
@@ -125,13 +125,22 @@ class WriteAccess:
     security_level: int | None = None
 
 
+DataCategory = Literal["identData", "currentData", "storedData", "sysInfo"]
+
+
 @frozen
 class DidInfo:
+    """One data identifier. `key` and `category` name it as a SOVD data resource
+    (`vin`, `identData`); `group` gathers related live values."""
+
     did: int
     description: str
     codec: DidCodec
     unit: str | None = None
     write: WriteAccess | None = None
+    key: str = ""
+    category: DataCategory = "identData"
+    group: str | None = None
     data_id: str = field(init=False, eq=False, repr=False)
     """The wire form, e.g. `0xF190`."""
 
@@ -160,36 +169,131 @@ AMBIENT_TEMPERATURE = 0xF446
 ODOMETER = 0xF4A6
 
 _ENTRIES = (
-    DidInfo(ACTIVE_SESSION, "Active Diagnostic Session", SessionCodec()),
-    DidInfo(SPARE_PART_NUMBER, "Vehicle Manufacturer Spare Part Number", AsciiCodec()),
-    DidInfo(SUPPLIER, "System Supplier Identifier", AsciiCodec()),
-    DidInfo(MANUFACTURING_DATE, "ECU Manufacturing Date", BcdDateCodec()),
-    DidInfo(SERIAL_NUMBER, "ECU Serial Number", AsciiCodec()),
+    DidInfo(
+        ACTIVE_SESSION,
+        "Active Diagnostic Session",
+        SessionCodec(),
+        key="active_diagnostic_session",
+        category="sysInfo",
+    ),
+    DidInfo(
+        SPARE_PART_NUMBER,
+        "Vehicle Manufacturer Spare Part Number",
+        AsciiCodec(),
+        key="spare_part_number",
+    ),
+    DidInfo(SUPPLIER, "System Supplier Identifier", AsciiCodec(), key="supplier"),
+    DidInfo(MANUFACTURING_DATE, "ECU Manufacturing Date", BcdDateCodec(), key="manufacturing_date"),
+    DidInfo(SERIAL_NUMBER, "ECU Serial Number", AsciiCodec(), key="serial_number"),
     DidInfo(
         VIN,
         "Vehicle Identification Number",
         AsciiCodec(17),
         write=WriteAccess(security_level=0x01),
+        key="vin",
     ),
-    DidInfo(HARDWARE_NUMBER, "Vehicle Manufacturer ECU Hardware Number", AsciiCodec()),
-    DidInfo(SOFTWARE_VERSION, "System Supplier ECU Software Version Number", AsciiCodec()),
-    DidInfo(SYSTEM_NAME, "System Name or Engine Type", AsciiCodec()),
+    DidInfo(
+        HARDWARE_NUMBER,
+        "Vehicle Manufacturer ECU Hardware Number",
+        AsciiCodec(),
+        key="hardware_number",
+    ),
+    DidInfo(
+        SOFTWARE_VERSION,
+        "System Supplier ECU Software Version Number",
+        AsciiCodec(),
+        key="software_version",
+    ),
+    DidInfo(
+        SYSTEM_NAME,
+        "System Name or Engine Type",
+        AsciiCodec(),
+        key="system_name",
+        category="sysInfo",
+    ),
     DidInfo(
         REPAIR_SHOP_CODE,
         "Repair Shop Code or Tester Serial Number",
         AsciiCodec(10),
         write=WriteAccess(),
+        key="repair_shop_code",
+        category="storedData",
     ),
-    DidInfo(PROGRAMMING_DATE, "Programming Date", BcdDateCodec(), write=WriteAccess()),
-    DidInfo(COOLANT_TEMPERATURE, "Engine Coolant Temperature", ScaledCodec(1, offset=-40), "°C"),
-    DidInfo(ENGINE_SPEED, "Engine Speed", ScaledCodec(2, scale=0.25, decimals=2), "rpm"),
-    DidInfo(VEHICLE_SPEED, "Vehicle Speed", ScaledCodec(1), "km/h"),
-    DidInfo(FUEL_LEVEL, "Fuel Tank Level Input", ScaledCodec(1, scale=100 / 255, decimals=1), "%"),
-    DidInfo(MODULE_VOLTAGE, "Control Module Voltage", ScaledCodec(2, scale=0.001, decimals=3), "V"),
-    DidInfo(AMBIENT_TEMPERATURE, "Ambient Air Temperature", ScaledCodec(1, offset=-40), "°C"),
-    DidInfo(ODOMETER, "Odometer", ScaledCodec(4, scale=0.1, decimals=1), "km"),
+    DidInfo(
+        PROGRAMMING_DATE,
+        "Programming Date",
+        BcdDateCodec(),
+        write=WriteAccess(),
+        key="programming_date",
+        category="storedData",
+    ),
+    DidInfo(
+        COOLANT_TEMPERATURE,
+        "Engine Coolant Temperature",
+        ScaledCodec(1, offset=-40),
+        "°C",
+        key="coolant_temperature",
+        category="currentData",
+        group="engine",
+    ),
+    DidInfo(
+        ENGINE_SPEED,
+        "Engine Speed",
+        ScaledCodec(2, scale=0.25, decimals=2),
+        "rpm",
+        key="engine_speed",
+        category="currentData",
+        group="engine",
+    ),
+    DidInfo(
+        VEHICLE_SPEED,
+        "Vehicle Speed",
+        ScaledCodec(1),
+        "km/h",
+        key="vehicle_speed",
+        category="currentData",
+        group="motion",
+    ),
+    DidInfo(
+        FUEL_LEVEL,
+        "Fuel Tank Level Input",
+        ScaledCodec(1, scale=100 / 255, decimals=1),
+        "%",
+        key="fuel_level",
+        category="currentData",
+        group="engine",
+    ),
+    DidInfo(
+        MODULE_VOLTAGE,
+        "Control Module Voltage",
+        ScaledCodec(2, scale=0.001, decimals=3),
+        "V",
+        key="module_voltage",
+        category="currentData",
+        group="electrical",
+    ),
+    DidInfo(
+        AMBIENT_TEMPERATURE,
+        "Ambient Air Temperature",
+        ScaledCodec(1, offset=-40),
+        "°C",
+        key="ambient_temperature",
+        category="currentData",
+        group="environment",
+    ),
+    DidInfo(
+        ODOMETER,
+        "Odometer",
+        ScaledCodec(4, scale=0.1, decimals=1),
+        "km",
+        key="odometer",
+        category="currentData",
+        group="motion",
+    ),
 )
 
 DID_CATALOG: Mapping[int, DidInfo] = MappingProxyType({entry.did: entry for entry in _ENTRIES})
 
 IDENTIFICATION_DIDS = frozenset(did for did in DID_CATALOG if did >> 8 == 0xF1)
+
+DIDS_BY_KEY: Mapping[str, DidInfo] = MappingProxyType({entry.key: entry for entry in _ENTRIES})

@@ -100,3 +100,17 @@ _UNKNOWN_DESCRIPTION = "Manufacturer-specific fault (no description in the catal
 def describe_dtc(code: str) -> str:
     entry = DTC_CATALOG.get(code)
     return entry.description if entry else _UNKNOWN_DESCRIPTION
+
+
+# SOVD severities: 1 fatal, 2 error, 3 warning, 4 information.
+SEVERITY_LAMP = 1
+_SEVERITY_BY_SYSTEM = {"P": 2, "C": 2, "B": 3, "U": 3}
+_WARNING_INDICATOR = 0x80
+
+
+def severity_of(code: str, status: int) -> int:
+    """How severe a stored fault is: fatal when it asks for the warning lamp, otherwise an
+    error for powertrain and chassis faults and a warning for body and network ones."""
+    if status & _WARNING_INDICATOR:
+        return SEVERITY_LAMP
+    return _SEVERITY_BY_SYSTEM.get(code[:1], 3)

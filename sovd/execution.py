@@ -83,6 +83,8 @@ def run_command(
             steps.append(Chunk(payload, 0.0, is_final=False))
             extra_delay = modes.pending_delay_s
 
+    if address is not None:
+        vehicle.ecus[address].touch(now)
     replies: list[Reply] = []
     negative = None
     try:
@@ -103,6 +105,20 @@ def run_command(
     if negative is not None:
         steps.append(_negative_chunk(negative, address, extra_delay))
     return steps
+
+
+def stop_command(command: CommandType[Any], params: object, vehicle: VehicleState) -> Chunk | None:
+    """The final chunk of a command its client stopped; None when the vehicle refuses to stop
+    it (the command then runs on)."""
+    if command.stop is None:
+        return None
+    try:
+        reply = command.stop(vehicle, params)
+    except NegativeResponse:
+        return None
+    payload = reply.payload
+    payload["udsResponse"] = hex_bytes(reply.uds)
+    return Chunk(payload, 0.0, is_final=True)
 
 
 def _negative_payload(negative: NegativeResponse, address: int | None) -> dict[str, Any]:

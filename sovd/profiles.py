@@ -107,8 +107,12 @@ class EcuProfile:
     security_levels: tuple[int, ...] = (0x01,)
     p2_server_max_ms: int = 50
     p2_star_server_max_ms: int = 5000
+    # A non-default session ends this long after the ECU's last request (the S3 timer).
+    session_timeout_s: float = 300.0
 
     def __attrs_post_init__(self) -> None:
+        if self.session_timeout_s <= 0:
+            raise InvalidProfile(f"{self.name}: session_timeout_s must be positive")
         if not 0 <= self.address <= 0xFF:
             raise InvalidProfile(f"ECU address {self.address} does not fit one byte")
         for level in self.security_levels:

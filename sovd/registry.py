@@ -33,6 +33,8 @@ class Reply:
 
 
 Handler = Callable[[VehicleState, P], Iterable[Reply]]
+# Ends a running command early (UDS stopRoutine); raises NegativeResponse when it cannot.
+StopHandler = Callable[[VehicleState, P], Reply]
 
 
 def target_ecu(params: object) -> int | None:
@@ -67,6 +69,7 @@ class CommandType(Generic[P]):
     service: Service
     idempotent: bool = False
     streaming: bool = False
+    stop: StopHandler[P] | None = None
     schema: dict[str, Any] = field(init=False, eq=False, repr=False)
     _parsed: dict[bytes, P] = field(init=False, eq=False, repr=False)
 
@@ -106,6 +109,7 @@ class CommandType(Generic[P]):
             "parameters": copy.deepcopy(self.schema),
             "idempotent": self.idempotent,
             "streaming": self.streaming,
+            "stoppable": self.stop is not None,
         }
 
     @staticmethod
@@ -134,12 +138,15 @@ class CommandRegistry:
         description: str,
         idempotent: bool = False,
         streaming: bool = False,
+        stop: StopHandler[P] | None = None,
     ) -> Callable[[Handler[P]], Handler[P]]:
         """Decorator: registers the handler under `name`."""
 
         def register(handler: Handler[P]) -> Handler[P]:
             self.register(
-                CommandType(name, description, params, handler, service, idempotent, streaming)
+                CommandType(
+                    name, description, params, handler, service, idempotent, streaming, stop
+                )
             )
             return handler
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from attrs import define, field
 
@@ -32,6 +32,9 @@ REAPPEARED_STATUS = int(
 _KEPT_BY_RESET = 0xFF & ~int(DtcStatus.TEST_FAILED_THIS_OPERATION_CYCLE)
 _SET_BY_RESET = int(DtcStatus.TEST_NOT_COMPLETED_THIS_OPERATION_CYCLE)
 INITIAL_REPAIR_SHOP_CODE = "0000000000"
+DEFAULT_SESSION_TIMEOUT_S = 300.0
+# How far back a fault stored at first contact may have first occurred.
+MAX_FAULT_AGE_H = 2000.0
 
 
 @define
@@ -49,6 +52,17 @@ class SecurityState:
 
 
 @define
+class FaultRecord:
+    """What the fault memory keeps beside a DTC's status: when it was first and last seen,
+    how often, and the snapshot of live values taken at its last occurrence."""
+
+    first_at: datetime
+    last_at: datetime
+    occurrences: int
+    snapshot: dict[int, DidValue]
+
+
+@define
 class EcuState:
     profile: EcuProfile
     identity: EcuIdentity
@@ -56,6 +70,10 @@ class EcuState:
     session: Session = Session.DEFAULT
     security: SecurityState = field(factory=SecurityState)
     written: dict[int, DidValue] = field(factory=dict)
+    history: dict[int, FaultRecord] = field(factory=dict)
+    # A non-default session ends this long after the last request to the ECU (the S3 timer).
+    session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S
+    last_request_at: datetime | None = None
 
     @property
     def address(self) -> int:
@@ -70,18 +88,39 @@ class EcuState:
         return sorted((dtc, st) for dtc, st in self.dtcs.items() if st & status_mask)
 
     def clear_dtcs(self, group: int = ALL_DTC_GROUPS) -> int:
-        """Clears all stored faults, or the one DTC `group`; returns how many went."""
+        """Clears all stored faults, or the one DTC `group`, with their history; returns how
+        many went."""
         if group == ALL_DTC_GROUPS:
             cleared = len(self.dtcs)
             self.dtcs.clear()
+            self.history.clear()
             return cleared
+        self.history.pop(group, None)
         return 1 if self.dtcs.pop(group, None) is not None else 0
 
-    def enter_session(self, session: Session) -> None:
-        """A change of session relocks security access; re-entering the same one does not."""
+    def enter_session(self, session: Session, timeout_s: float | None = None) -> None:
+        """A change of session relocks security access; re-entering the same one does not.
+        A non-default session lasts `timeout_s` past the last request (the profile's S3
+        time when not given)."""
         if session != self.session:
             self.security.lock()
         self.session = session
+        self.session_timeout_s = (
+            timeout_s if timeout_s is not None else self.profile.session_timeout_s
+        )
+
+    def touch(self, now: datetime) -> None:
+        """A request reached this ECU: its session timer starts again."""
+        self.last_request_at = now
+
+    def expire_session(self, now: datetime) -> bool:
+        """Back to the default session (locked) once the session timer has run out."""
+        if self.session == Session.DEFAULT or self.last_request_at is None:
+            return False
+        if (now - self.last_request_at).total_seconds() < self.session_timeout_s:
+            return False
+        self.enter_session(Session.DEFAULT)
+        return True
 
     def reset(self) -> None:
         """An ECU reset starts a new operation cycle in the default session, locked."""
@@ -156,9 +195,11 @@ class VehicleState:
         return ecu
 
     def advance_to(self, now: datetime) -> None:
-        """Moves simulated time to `now`; cleared faults may come back meanwhile."""
+        """Moves simulated time to `now`: idle sessions end, cleared faults may come back."""
         if now > self.now:
             self.now = now
+        for ecu in self.ecus.values():
+            ecu.expire_session(self.now)
         recurring = self.identity.profile.recurring_faults
         if not recurring:
             return
@@ -173,6 +214,17 @@ class VehicleState:
                 continue
             if self.rng.random() < 1 - math.exp(-entry.reappear_per_hour * hours):
                 ecu.dtcs[entry.uds_dtc] = REAPPEARED_STATUS
+                ecu.history[entry.uds_dtc] = FaultRecord(
+                    self.now, self.now, 1, self.snapshot_of(ecu)
+                )
+
+    def snapshot_of(self, ecu: EcuState) -> dict[int, DidValue]:
+        """The live values a fault's snapshot record holds, read now."""
+        return {
+            did: self.signals[did].drift_to(self.now, self.rng)
+            for did in ecu.profile.signal_dids
+            if did in self.signals
+        }
 
     def did_value(self, ecu: EcuState, did: int) -> DidValue | None:
         """The current physical value of `did` on `ecu`; None if the ECU lacks it."""
@@ -206,4 +258,25 @@ def materialize_state(identity: VehicleIdentity, now: datetime) -> VehicleState:
         signal.did: Signal(signal, rng.uniform(signal.initial_min, signal.initial_max), now)
         for signal in profile.signals
     }
+    for ecu in ecus.values():
+        for dtc in ecu.dtcs:
+            ecu.history[dtc] = _past_occurrences(identity, ecu, dtc, signals, now)
     return VehicleState(identity, ecus, signals, rng, now, now)
+
+
+def _past_occurrences(
+    identity: VehicleIdentity, ecu: EcuState, dtc: int, signals: dict[int, Signal], now: datetime
+) -> FaultRecord:
+    """The history of a fault the vehicle already holds when first contacted, drawn from a
+    generator of its own so the vehicle's other values stay as they were."""
+    rng = random.Random(identity.vehicle_id.int ^ (ecu.address << 24 | dtc))
+    first = now - timedelta(hours=rng.uniform(1.0, MAX_FAULT_AGE_H))
+    last = first + (now - first) * rng.random()
+    snapshot: dict[int, DidValue] = {}
+    for did in ecu.profile.signal_dids:
+        signal = signals.get(did)
+        if signal is not None:
+            p = signal.profile
+            info = dids.DID_CATALOG[did]
+            snapshot[did] = info.codec.decode(info.codec.encode(rng.uniform(p.minimum, p.maximum)))
+    return FaultRecord(first, last, rng.randint(1, 40), snapshot)
