@@ -15,11 +15,13 @@ from aiohttp.typedefs import Handler
 from sovd.records import new_id
 from web.cors import allow_origin, is_preflight, origin_allowed, preflight_answer
 from web.problems import Problem, problem_for, problem_from_http, render_problem
-from web.typedefs import metrics_key, request_id_key
+from web.sovd_api.errors import SovdApiError, from_problem, is_sovd_request, render_sovd_error
+from web.typedefs import command_ids_key, metrics_key, request_id_key
 
 log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+COMMAND_ID_HEADER = "X-Command-ID"
 ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -28,10 +30,14 @@ def request_id_of(request: web.Request) -> str:
 
 
 async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare hook: also reaches WebSocket upgrades and streamed answers."""
+    """on_response_prepare hook: also reaches WebSocket upgrades and streamed answers. A SOVD
+    request that ran commands names them too, so a client can find them in the history."""
     request_id = request.get(request_id_key)
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
+    command_ids = request.get(command_ids_key)
+    if command_ids:
+        response.headers[COMMAND_ID_HEADER] = ", ".join(command_ids)
 
 
 def _route_template(request: web.Request) -> str:
@@ -59,9 +65,11 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
-                response = render_problem(problem_from_http(exc), request, request_id)
+                response = _render(request, problem_from_http(exc), request_id)
+            except SovdApiError as exc:
+                response = render_sovd_error(exc)
             except Exception as exc:
-                response = render_problem(_problem_for(request, exc), request, request_id)
+                response = _render(request, _problem_for(request, exc), request_id)
             if origin is not None and origin_allowed(request, origin):
                 allow_origin(response, origin)
         status = response.status
@@ -71,6 +79,13 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             request.method, _route_template(request), status, time.perf_counter() - started
         )
         structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _render(request: web.Request, problem: Problem, request_id: str) -> web.Response:
+    """problem+json, or SOVD's error shape under the SOVD paths."""
+    if is_sovd_request(request):
+        return render_sovd_error(from_problem(problem))
+    return render_problem(problem, request, request_id)
 
 
 def _problem_for(request: web.Request, exc: Exception) -> Problem:

@@ -8,6 +8,7 @@ from web import health, openapi
 from web.auth import views as auth
 from web.commands import stream
 from web.commands import views as commands
+from web.sovd_api import data, discovery, faults
 from web.vehicles import views as vehicles
 
 
@@ -44,3 +45,43 @@ def setup_routes(app: web.Application) -> None:
 
     router.add_get("/api/v1/openapi.json", openapi.openapi_json)
     router.add_get("/api/v1/docs", openapi.docs_page)
+
+    setup_sovd_routes(router)
+
+
+SOVD = "/vehicles/{vehicle_id}/sovd"
+V1 = SOVD + "/v1"
+COMPONENT = V1 + "/components/{component_id}"
+
+
+def setup_sovd_routes(router: web.UrlDispatcher) -> None:
+    """Every vehicle's standard SOVD server."""
+    router.add_get(SOVD + "/version-info", discovery.version_info)
+    router.add_get(V1, discovery.root)
+    router.add_get(V1 + "/", discovery.root)
+    router.add_get(V1 + "/components", discovery.list_components)
+    router.add_get(COMPONENT, discovery.get_component)
+    router.add_get(COMPONENT + "/subcomponents", discovery.empty_relation)
+    router.add_get(COMPONENT + "/hosts", discovery.empty_relation)
+    router.add_get(COMPONENT + "/belongs-to", discovery.component_belongs_to)
+    router.add_get(V1 + "/areas", discovery.list_areas)
+    router.add_get(V1 + "/areas/{area_id}", discovery.get_area)
+    router.add_get(V1 + "/areas/{area_id}/contains", discovery.area_contains)
+    router.add_get(V1 + "/areas/{area_id}/related-components", discovery.area_contains)
+    router.add_get(V1 + "/areas/{area_id}/subareas", discovery.area_subareas)
+    router.add_get(V1 + "/apps", discovery.list_empty_collection)
+    router.add_get(V1 + "/functions", discovery.list_empty_collection)
+
+    router.add_get(COMPONENT + "/faults", faults.list_faults)
+    router.add_delete(COMPONENT + "/faults", faults.clear_faults)
+    router.add_get(COMPONENT + "/faults/{fault_code}", faults.get_fault)
+    router.add_delete(COMPONENT + "/faults/{fault_code}", faults.clear_fault)
+
+    router.add_get(COMPONENT + "/data", data.list_data)
+    router.add_get(COMPONENT + "/data-categories", data.list_categories)
+    router.add_get(COMPONENT + "/data-groups", data.list_groups)
+    router.add_get(COMPONENT + "/data/{data_id}", data.read_data)
+    router.add_put(COMPONENT + "/data/{data_id}", data.write_data)
+    router.add_get(COMPONENT + "/configurations", data.list_configurations)
+    router.add_get(COMPONENT + "/configurations/{data_id}", data.read_configuration)
+    router.add_put(COMPONENT + "/configurations/{data_id}", data.write_configuration)

@@ -50,3 +50,5 @@ open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_w
 # Per request.
 request_id_key = web.RequestKey("request_id", str)
 current_user_key = web.RequestKey("current_user", AuthenticatedUser)
+# The commands a SOVD request ran, named in its answer's X-Command-ID header.
+command_ids_key: web.RequestKey[list[str]] = web.RequestKey("command_ids")

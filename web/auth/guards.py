@@ -17,6 +17,9 @@ from web.problems import ApiError
 from web.typedefs import auth_service_key, current_user_key
 
 PROTECTED_PREFIX = "/api/v1"
+# Every vehicle's SOVD server; its version-info is public, as discovery starts there.
+SOVD_PREFIX = "/vehicles/"
+SOVD_PUBLIC_SUFFIX = "/sovd/version-info"
 PUBLIC_PATHS = frozenset(
     {
         "/api/v1/auth/login",
@@ -56,6 +59,8 @@ def needs_authentication(request: web.Request) -> bool:
     path = request.path
     if request.method == "OPTIONS" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return False
+    if path.startswith(SOVD_PREFIX):
+        return not path.endswith(SOVD_PUBLIC_SUFFIX)
     return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
 
 

@@ -6,6 +6,7 @@ rows are committed, so a subscriber never hears of a result the store does not h
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,12 +16,25 @@ from attrs import define, field, frozen
 
 from actors.sink import TerminalStatus
 from db.events import Event
-from db.repositories import StatusChange, WriteBatch
+from db.repositories import StatusChange, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter, WriterStopped
 from sovd.records import AuditEntry, Command, CommandStatus, Response, new_id
 from web.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+
+
+def _settle(awaited: _Awaited, committed: asyncio.Future[None]) -> None:
+    if awaited.done.done():
+        return
+    if committed.cancelled():
+        awaited.done.set_exception(StoreUnavailable("the command's result was not stored"))
+        return
+    error = committed.exception()
+    if error is not None:
+        awaited.done.set_exception(error)
+    elif awaited.outcome is not None:
+        awaited.done.set_result(awaited.outcome)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -111,6 +125,26 @@ class _Rows:
 
 
 @frozen
+class Outcome:
+    """How a command ended, with its reply payloads in order; for callers that wait on it."""
+
+    status: TerminalStatus
+    error_message: str | None
+    payloads: list[dict[str, Any]]
+
+    @property
+    def final_payload(self) -> dict[str, Any] | None:
+        return self.payloads[-1] if self.payloads else None
+
+
+@define
+class _Awaited:
+    done: asyncio.Future[Outcome]
+    payloads: list[dict[str, Any]] = field(factory=list)
+    outcome: Outcome | None = None
+
+
+@frozen
 class Tracked:
     """What the pipeline remembers of a running command; ids as text, made once."""
 
@@ -135,6 +169,7 @@ class CommandPipeline:
         self._writer = writer
         self._metrics = metrics
         self._tracked: dict[UUID, Tracked] = {}
+        self._awaited: dict[UUID, _Awaited] = {}
         self._gathered: dict[UUID, _Rows] = {}
         self._flush_scheduled = False
         self._finished_counters: dict[tuple[str, str], Any] = {}
@@ -147,9 +182,19 @@ class CommandPipeline:
         self._tracked[command.command_id] = tracked
         return tracked
 
+    def await_outcome(self, command_id: UUID) -> asyncio.Future[Outcome]:
+        """A future for the command's outcome, resolved once its terminal status is committed
+        (StoreUnavailable if the store refuses it). Ask before the command runs."""
+        awaited = _Awaited(asyncio.get_running_loop().create_future())
+        self._awaited[command_id] = awaited
+        return awaited.done
+
     def fail_unrun(self, command: Command, reason: str, at: datetime) -> None:
         """Ends a stored command that no actor will run: `failed`, with `reason`."""
         self._tracked.pop(command.command_id, None)
+        awaited = self._awaited.pop(command.command_id, None)
+        if awaited is not None and not awaited.done.done():
+            awaited.done.set_result(Outcome("failed", reason, []))
         self._writer.enqueue(
             WriteBatch(status_changes=[StatusChange(command.command_id, "failed", reason, at)]),
             [
@@ -203,17 +248,21 @@ class CommandPipeline:
         self._flush_scheduled = False
         gathered, self._gathered = self._gathered, {}
         for command_id, rows in gathered.items():
+            batch = WriteBatch(
+                status_changes=rows.status_changes, responses=rows.responses, audit=rows.audit
+            )
+            awaited = self._awaited.get(command_id)
             try:
-                self._writer.enqueue(
-                    WriteBatch(
-                        status_changes=rows.status_changes,
-                        responses=rows.responses,
-                        audit=rows.audit,
-                    ),
-                    rows.events,
-                )
-            except WriterStopped:
+                if awaited is not None and awaited.outcome is not None:
+                    del self._awaited[command_id]
+                    committed = self._writer.commit(batch, rows.events)
+                    committed.add_done_callback(functools.partial(_settle, awaited))
+                else:
+                    self._writer.enqueue(batch, rows.events)
+            except WriterStopped as exc:
                 log.error("command_rows_not_written", command_id=str(command_id))
+                if awaited is not None and not awaited.done.done():
+                    awaited.done.set_exception(StoreUnavailable(str(exc)))
 
     async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
         known = self._known(command_id, vehicle_id)
@@ -243,6 +292,9 @@ class CommandPipeline:
     ) -> None:
         known = self._known(command_id, vehicle_id)
         response = Response(new_id(), command_id, payload, sequence_number, is_final, at)
+        awaited = self._awaited.get(command_id)
+        if awaited is not None:
+            awaited.payloads.append(payload)
         await self._gather(
             command_id,
             (known.channel, response_message(response, known.vehicle_id, known.command_id)),
@@ -259,6 +311,9 @@ class CommandPipeline:
     ) -> None:
         known = self._tracked.pop(command_id, None) or Tracked.of(command_id, vehicle_id)
         name = known.command_name
+        awaited = self._awaited.get(command_id)
+        if awaited is not None:
+            awaited.outcome = Outcome(status, error_message, awaited.payloads)
         audit = command_audit(
             "command_completed" if status == "completed" else "command_failed",
             command_id=command_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from sovd.records import Command, new_id, utc_now
 from web.auth.service import AuthenticatedUser, ClientInfo
 from web.commands.pipeline import (
     CommandPipeline,
+    Outcome,
     Tracked,
     command_audit,
     status_message,
@@ -54,6 +56,8 @@ class Accepted:
     replayed: bool = False
     # The command's ids as text, when this request made it (a replay has none).
     ids: Tracked | None = None
+    # Resolved once the command's terminal status is committed, when asked for.
+    outcome: asyncio.Future[Outcome] | None = None
 
 
 class CommandService:
@@ -78,7 +82,11 @@ class CommandService:
         request: CommandRequest,
         client: ClientInfo,
         idempotency_key: str | None = None,
+        *,
+        await_outcome: bool = False,
     ) -> Accepted:
+        """Validates, stores and queues the command. With `await_outcome`, the answer carries
+        a future of how it ended (for callers that answer only once it has)."""
         parsed = self._actors.validate(
             request.vehicle_id, request.command_name, request.command_params
         )
@@ -137,6 +145,7 @@ class CommandService:
             self._writer.enqueue(WriteBatch(audit=[audit]), [submitted_event])
 
         self._pipeline.track(command, tracked)
+        outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
         try:
             self._actors.submit(
                 command.vehicle_id, command.command_id, command.command_name, parsed
@@ -152,7 +161,7 @@ class CommandService:
             vehicle_id=tracked.vehicle_id,
             command_name=command.command_name,
         )
-        return Accepted(command, ids=tracked)
+        return Accepted(command, ids=tracked, outcome=outcome)
 
     async def _persist(self, command: Command, batch: WriteBatch, event: Event) -> None:
         """Waits for the commit; answers 503 when the store is down or too slow.
