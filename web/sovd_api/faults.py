@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sovd.dids import DID_CATALOG
 from sovd.dtcs import severity_of
 from sovd.uds import DTC_STATUS_BIT_NAMES, decode_dtc
 from web.auth.guards import require_role
@@ -23,6 +24,7 @@ from web.sovd_api.common import (
     vehicle_of,
 )
 from web.sovd_api.errors import SovdApiError, invalid_request, resource_not_found
+from web.sovd_api.locking import ensure_unlocked
 from web.sovd_api.schemas import INTEGER, LINK, STAMP, STRING, obj
 
 SCOPE = "default"
@@ -258,8 +260,6 @@ async def get_fault(request: web.Request) -> web.Response:
 
 
 def _snapshot_value(value: Mapping[str, Any]) -> dict[str, Any]:
-    from sovd.dids import DID_CATALOG
-
     info = DID_CATALOG[int(value["dataId"], 16)]
     return {
         "id": info.key,
@@ -275,6 +275,7 @@ async def clear_faults(request: web.Request) -> web.Response:
     check_query(request, ("scope",))
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
+    await ensure_unlocked(request, vehicle, component)
     await run_command(request, vehicle, "ClearDTC", {"ecuAddress": component.ecu_address})
     return web.Response(status=204)
 
@@ -285,6 +286,7 @@ async def clear_fault(request: web.Request) -> web.Response:
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
     code = _display_code(request)
+    await ensure_unlocked(request, vehicle, component)
     outcome = await run_command(
         request, vehicle, "ClearDTC", {"ecuAddress": component.ecu_address, "dtcCode": code}
     )
