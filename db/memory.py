@@ -75,6 +75,9 @@ class MemorySessions:
         if session.revoked_at is not None:
             self._revoked_families.add(session.family_id)
 
+    async def get(self, session_id: UUID) -> RefreshSession | None:
+        return self._by_id.get(session_id)
+
     async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None:
         session_id = self._by_hash.get(token_hash)
         return None if session_id is None else self._by_id[session_id]

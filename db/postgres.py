@@ -239,6 +239,12 @@ class PgSessions:
             session.revoked_at,
         )
 
+    async def get(self, session_id: UUID) -> RefreshSession | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = $1", session_id
+        )
+        return None if row is None else RefreshSession(**dict(row))
+
     async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None:
         row = await self._pool.fetchrow(
             f"SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_token_hash = $1", token_hash

@@ -55,6 +55,8 @@ class AuthConfig:
     audience: str = "sovd-sim-api"
     access_ttl_s: int = 900
     refresh_ttl_s: int = 7 * 24 * 3600
+    # Refreshes with one token this close together get the same new pair.
+    refresh_reuse_grace_s: float = 5.0
     admin_password: str | None = None
     # argon2id cost; the defaults are RFC 9106's "low memory" profile (64 MiB, t=3, p=4).
     password_time_cost: int = 3

@@ -62,11 +62,18 @@ class Problem:
     headers: dict[str, str] = field(factory=dict)
 
     def body(self, instance: str, request_id: str) -> dict[str, Any]:
+        detail = self.detail
+        if self.errors:
+            # Clients that show only `detail` still learn what to fix.
+            first = self.errors[0]
+            detail = f"{detail} {first.field}: {first.message}"
+            if len(self.errors) > 1:
+                detail += f" (and {len(self.errors) - 1} more)"
         document: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.code,
             "title": HTTPStatus(self.status).phrase,
             "status": self.status,
-            "detail": self.detail,
+            "detail": detail,
             "instance": instance,
             "code": self.code,
             "request_id": request_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -235,13 +236,15 @@ async def test_reusing_a_rotated_refresh_token_kills_the_whole_family(
 ) -> None:
     first = await login(client, "alice")
     second = await (await refresh(client, first["refresh_token"])).json()
+    third = await (await refresh(client, second["refresh_token"])).json()
     elsewhere = await login(client, "alice")
 
     reused = await refresh(client, first["refresh_token"])
 
     assert reused.status == 401
     assert (await reused.json())["code"] == "invalid_refresh_token"
-    assert (await refresh(client, second["refresh_token"])).status == 401
+    assert (await refresh(client, third["refresh_token"])).status == 401
+    assert await me_status(client, third["access_token"]) == 401
     assert await me_status(client, second["access_token"]) == 401
     assert await me_status(client, first["access_token"]) == 401
     # Another login of the same user is another family and lives on.
@@ -253,6 +256,39 @@ async def test_reusing_a_rotated_refresh_token_kills_the_whole_family(
     )
     entries = (await logs.json())["audit_logs"]
     assert [(e["user_id"], e["entity_type"]) for e in entries] == [(str(users["alice"]), "session")]
+
+
+async def test_a_client_that_never_stores_rotated_tokens_stays_signed_in(
+    make_client: MakeClient, backend: Backend, users: dict[str, UUID], config: Config
+) -> None:
+    """The reference web app refreshes with its login token at every expiry and page load."""
+    client = await make_client(
+        store=backend.store,
+        bus=backend.bus,
+        auth=attrs.evolve(config.auth, refresh_reuse_grace_s=0),
+    )
+    tokens = await login(client, "alice")
+    handed_out = set()
+    for _ in range(5):
+        response = await refresh(client, tokens["refresh_token"])
+        assert response.status == 200, await response.text()
+        pair = await response.json()
+        assert await me_status(client, pair["access_token"]) == 200
+        handed_out.add(pair["refresh_token"])
+    # One successor, handed out again while it is unused.
+    assert len(handed_out) == 1
+    assert await me_status(client, tokens["access_token"]) == 200
+
+
+async def test_refreshes_within_the_grace_window_get_the_same_pair(client: Client) -> None:
+    tokens = await login(client, "alice")
+
+    answers = await asyncio.gather(*(refresh(client, tokens["refresh_token"]) for _ in range(3)))
+
+    pairs = [await a.json() for a in answers]
+    assert all(a.status == 200 for a in answers)
+    assert len({(p["access_token"], p["refresh_token"]) for p in pairs}) == 1
+    assert (await refresh(client, pairs[0]["refresh_token"])).status == 200
 
 
 async def test_logout_kills_the_access_token_and_the_session_refresh_tokens(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+import attrs
 import orjson
 import pytest
 import redis.asyncio as redis
@@ -187,3 +188,33 @@ async def test_events_reach_a_plain_redis_subscriber(
     assert {e["vehicle_id"] for e in events} == {str(vehicles(client)[2].vehicle_id)}
     assert events[2]["sequence_number"] == 1 and events[2]["is_final"] is True
     assert events[3]["completed_at"] is not None
+
+
+async def test_a_stream_joined_while_the_command_runs_starts_with_in_progress(
+    make_client: MakeClient, backends: tuple[Store, EventBus], config: Config
+) -> None:
+    store, bus = backends
+    await seed_users(store, config)
+    slow = attrs.evolve(config.simulation, latency_ms=(1500, 1500))
+    client = await make_client(store=store, bus=bus, simulation=slow)
+    token = await token_for(client, "alice")
+    accepted = await (await post_command(client, token, vehicles(client)[0], "ReadDTC")).json()
+    command_id = accepted["command_id"]
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # until the vehicle has begun answering
+        command = await client.get(f"/api/v1/commands/{command_id}", headers=bearer(token))
+        if (await command.json())["status"] == "in_progress":
+            break
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+
+    events = []
+    async with client.ws_connect(f"/ws/responses/{command_id}?token={token}") as ws:
+        async for message in ws:
+            events.append(orjson.loads(message.data))
+
+    assert [(e["event"], e.get("status")) for e in events] == [
+        ("status", "in_progress"),
+        ("response", None),
+        ("status", "completed"),
+    ]

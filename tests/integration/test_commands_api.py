@@ -93,6 +93,9 @@ async def test_bad_input_gets_a_precise_error_and_creates_nothing(
     assert problem["code"] == code
     if field is not None:
         assert field in [e["field"] for e in problem["errors"]]
+        # The one-line detail names the first problem for clients that show only it.
+        first = problem["errors"][0]
+        assert f"{first['field']}: {first['message']}" in problem["detail"]
     assert (await store.commands.list(CommandFilter())).total == 0
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import structlog
 from attrs import frozen
@@ -22,6 +22,13 @@ from web.problems import ApiError
 log = structlog.get_logger(__name__)
 
 MAX_CACHED_REVOCATIONS = 100_000
+_SUCCESSORS = UUID("6f1f3c0e-8a51-4d0f-9a7e-2b7c5d1e4a90")
+
+
+def successor_of(session_id: UUID) -> UUID:
+    """The id of the refresh session a rotation of `session_id` creates; derived, so every
+    process finds it without storing the link."""
+    return uuid5(_SUCCESSORS, str(session_id))
 
 
 @frozen
@@ -117,8 +124,10 @@ class AuthService:
         throttle: LoginThrottle,
         *,
         now: Callable[[], datetime] = utc_now,
+        reuse_grace_s: float = 5.0,
     ) -> None:
         self._store, self._codec, self._throttle = store, codec, throttle
+        self._reuse_grace_s = reuse_grace_s
         self.hasher = hasher
         self._now = now
         self._revoked = RevokedSessions(keep_s=codec.access_ttl_s + 60)
@@ -175,9 +184,36 @@ class AuthService:
         if session.expires_at <= now:
             log.info("refresh_rejected", reason="expired", session_id=str(session.family_id))
             raise invalid_refresh_token()
-        if session.rotated_at is not None or not await self._store.sessions.mark_rotated(
+        user = await self._store.users.get(session.user_id)
+        if user is None or not user.is_active:
+            await self._revoke(session.family_id, now)
+            log.info("refresh_rejected", reason="inactive_user", session_id=str(session.family_id))
+            raise invalid_refresh_token()
+        if session.rotated_at is None and await self._store.sessions.mark_rotated(
             session.session_id, now
         ):
+            tokens = await self._open_session(
+                user, family_id=session.family_id, now=now, predecessor=session.session_id
+            )
+            log.info(
+                "token_refreshed", user_id=str(user.user_id), session_id=str(session.family_id)
+            )
+            return tokens
+        return await self._refresh_again(user, session, client, now)
+
+    async def _refresh_again(
+        self, user: User, session: RefreshSession, client: ClientInfo, now: datetime
+    ) -> TokenPair:
+        """A token that was rotated already. It stays valid until its successor has been
+        used once (clients such as the reference web app never store the rotated token);
+        within the grace window the answer is the very pair the first refresh gave. Once
+        the successor was used, presenting this one is token theft: the family is revoked."""
+        if session.rotated_at is None:  # rotated concurrently: read when
+            session = await self._store.sessions.get(session.session_id) or session
+        rotated_at = session.rotated_at or now
+        successor_id = successor_of(session.session_id)
+        successor = await self._store.sessions.get(successor_id)
+        if successor is not None and (successor.rotated_at is not None or successor.revoked_at):
             await self._revoke(session.family_id, now)
             log.warning(
                 "token_reuse_detected",
@@ -192,13 +228,20 @@ class AuthService:
                 entity_id=session.family_id,
             )
             raise invalid_refresh_token()
-        user = await self._store.users.get(session.user_id)
-        if user is None or not user.is_active:
-            await self._revoke(session.family_id, now)
-            log.info("refresh_rejected", reason="inactive_user", session_id=str(session.family_id))
-            raise invalid_refresh_token()
-        tokens = await self._open_session(user, family_id=session.family_id, now=now)
-        log.info("token_refreshed", user_id=str(user.user_id), session_id=str(session.family_id))
+        within_grace = (now - rotated_at).total_seconds() <= self._reuse_grace_s
+        tokens = self._mint_pair(
+            user,
+            session.family_id,
+            successor_id,
+            refresh_issued=rotated_at,
+            access_issued=rotated_at if within_grace else now,
+        )
+        log.info(
+            "token_refreshed_again",
+            user_id=str(user.user_id),
+            session_id=str(session.family_id),
+            within_grace=within_grace,
+        )
         return tokens
 
     async def logout(self, user: AuthenticatedUser, client: ClientInfo) -> None:
@@ -247,27 +290,50 @@ class AuthService:
             return "wrong_password"
         return "" if user.is_active else "inactive_user"
 
-    async def _open_session(self, user: User, *, family_id: UUID, now: datetime) -> TokenPair:
-        issued = int(now.timestamp())
-        refresh_token = self._codec.mint_refresh(
-            user_id=user.user_id, session_id=family_id, now=issued
-        )
+    async def _open_session(
+        self, user: User, *, family_id: UUID, now: datetime, predecessor: UUID | None = None
+    ) -> TokenPair:
+        """A new refresh session of the family (the successor of `predecessor`, when it is a
+        rotation) and the pair that goes with it."""
+        session_id = uuid4() if predecessor is None else successor_of(predecessor)
+        tokens = self._mint_pair(user, family_id, session_id, refresh_issued=now, access_issued=now)
         await self._store.sessions.add(
             RefreshSession(
-                session_id=uuid4(),
+                session_id=session_id,
                 user_id=user.user_id,
                 family_id=family_id,
-                refresh_token_hash=refresh_token_digest(refresh_token),
+                refresh_token_hash=refresh_token_digest(tokens.refresh_token),
                 created_at=now,
                 expires_at=now + timedelta(seconds=self._codec.refresh_ttl_s),
             )
         )
+        return tokens
+
+    def _mint_pair(
+        self,
+        user: User,
+        family_id: UUID,
+        session_id: UUID,
+        *,
+        refresh_issued: datetime,
+        access_issued: datetime,
+    ) -> TokenPair:
+        """Token ids come from the session, so minting twice at the same moments gives the
+        same tokens: that is how a rotated session's successor is handed out again."""
+        refresh_token = self._codec.mint_refresh(
+            user_id=user.user_id,
+            session_id=family_id,
+            now=int(refresh_issued.timestamp()),
+            token_id=str(session_id),
+        )
+        access_at = int(access_issued.timestamp())
         access_token = self._codec.mint_access(
             user_id=user.user_id,
             username=user.username,
             role=user.role,
             session_id=family_id,
-            now=issued,
+            now=access_at,
+            token_id=f"{session_id}.{access_at}",
         )
         return TokenPair(access_token, refresh_token, self._codec.access_ttl_s)
 

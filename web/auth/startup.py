@@ -52,7 +52,11 @@ def build_auth_service(auth: AuthConfig, store: Store) -> AuthService:
         window_s=auth.login_window_s,
     )
     return AuthService(
-        store, TokenCodec.from_config(auth), PasswordHasher.from_config(auth), throttle
+        store,
+        TokenCodec.from_config(auth),
+        PasswordHasher.from_config(auth),
+        throttle,
+        reuse_grace_s=auth.refresh_reuse_grace_s,
     )
 
 

@@ -84,13 +84,19 @@ class TokenCodec:
         return token
 
     def _registered(
-        self, kind: TokenType, user_id: UUID, session_id: UUID, now: int, ttl: int
+        self,
+        kind: TokenType,
+        user_id: UUID,
+        session_id: UUID,
+        now: int,
+        ttl: int,
+        token_id: str | None,
     ) -> dict[str, Any]:
         return {
             "sub": str(user_id),
             "type": kind,
             "sid": str(session_id),
-            "jti": secrets.token_urlsafe(16),
+            "jti": token_id or secrets.token_urlsafe(16),
             "iat": now,
             "exp": now + ttl,
             "iss": self.issuer,
@@ -105,16 +111,28 @@ class TokenCodec:
         role: Role,
         session_id: UUID,
         now: int | None = None,
+        token_id: str | None = None,
     ) -> str:
+        """`token_id` and `now` given, the same token comes out every time (HS256 signs
+        deterministically): how a refresh answered twice hands out the same pair."""
         issued = int(time.time()) if now is None else now
-        claims = self._registered("access", user_id, session_id, issued, self.access_ttl_s)
+        claims = self._registered(
+            "access", user_id, session_id, issued, self.access_ttl_s, token_id
+        )
         claims.update(user_id=str(user_id), username=username, role=role)
         return self.encode(claims)
 
-    def mint_refresh(self, *, user_id: UUID, session_id: UUID, now: int | None = None) -> str:
+    def mint_refresh(
+        self,
+        *,
+        user_id: UUID,
+        session_id: UUID,
+        now: int | None = None,
+        token_id: str | None = None,
+    ) -> str:
         issued = int(time.time()) if now is None else now
         return self.encode(
-            self._registered("refresh", user_id, session_id, issued, self.refresh_ttl_s)
+            self._registered("refresh", user_id, session_id, issued, self.refresh_ttl_s, token_id)
         )
 
     def verify_access(self, token: str) -> AccessClaims:

@@ -98,6 +98,9 @@ class CommandStream:
         self.ws = ws
         self.command_id = command_id
         self.last_sequence = 0
+        # The furthest status sent so far (pending < in_progress), so a status is never
+        # repeated nor followed by an earlier one.
+        self.status_rank = -1
 
     async def catch_up(self) -> bool:
         """Sends what storage holds beyond what was sent; True once the command is over.
@@ -107,6 +110,17 @@ class CommandStream:
         command = await self.store.commands.get(self.command_id)
         if command is None:  # deleted with its vehicle's fleet: nothing more will come
             return True
+        if command.status not in TERMINAL_STATUSES and self._advances(command.status):
+            await send_json(
+                self.ws,
+                status_message(
+                    command.command_id,
+                    command.vehicle_id,
+                    command.status,
+                    None,
+                    command_name=command.command_name,
+                ),
+            )
         for response in await self.store.responses.list_for_command(self.command_id):
             if response.sequence_number > self.last_sequence:
                 await send_json(self.ws, response_message(response, command.vehicle_id))
@@ -132,8 +146,24 @@ class CommandStream:
             if message["sequence_number"] <= self.last_sequence:
                 return False
             self.last_sequence = message["sequence_number"]
+        elif message.get("status") not in TERMINAL_STATUSES and not self._advances(
+            message.get("status")
+        ):
+            return False
         await send_json(self.ws, message)
         return message["event"] == "error" or message.get("status") in TERMINAL_STATUSES
+
+
+    def _advances(self, status: object) -> bool:
+        """True (and remembered) when `status` comes after every status sent so far."""
+        rank = _PROGRESS.get(status, -1) if isinstance(status, str) else -1
+        if rank <= self.status_rank:
+            return False
+        self.status_rank = rank
+        return True
+
+
+_PROGRESS = {"pending": 0, "in_progress": 1}
 
 
 async def command_stream(request: web.Request) -> web.WebSocketResponse:

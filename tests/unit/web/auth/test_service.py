@@ -60,19 +60,36 @@ async def test_an_expired_refresh_session_is_refused(config: Config, service: Au
     assert caught.value.status == 401
 
 
-async def test_two_concurrent_refreshes_of_one_token_count_as_reuse(service: AuthService) -> None:
+async def test_concurrent_refreshes_of_one_token_get_one_pair(service: AuthService) -> None:
     tokens = await service.login("alice", "alice-pw-1", CLIENT)
 
     outcomes = await asyncio.gather(
         service.refresh(tokens.refresh_token, CLIENT),
         service.refresh(tokens.refresh_token, CLIENT),
-        return_exceptions=True,
     )
 
-    winners = [o for o in outcomes if not isinstance(o, BaseException)]
-    assert len(winners) == 1
+    assert outcomes[0] == outcomes[1]
+    successor = await service.refresh(outcomes[0].refresh_token, CLIENT)
+    # The successor was used: the login token is now a stolen one.
     with pytest.raises(ApiError):
-        await service.refresh(winners[0].refresh_token, CLIENT)
+        await service.refresh(tokens.refresh_token, CLIENT)
+    with pytest.raises(ApiError):
+        await service.authenticate(successor.access_token)
+
+
+async def test_after_the_grace_window_an_unused_successor_is_handed_out_again(
+    service: AuthService,
+) -> None:
+    clock = Clock()
+    service._now = clock
+    tokens = await service.login("alice", "alice-pw-1", CLIENT)
+    first = await service.refresh(tokens.refresh_token, CLIENT)
+    clock.now += timedelta(seconds=60)
+
+    again = await service.refresh(tokens.refresh_token, CLIENT)
+
+    assert again.refresh_token == first.refresh_token
+    assert again.access_token != first.access_token
 
 
 async def test_the_store_is_asked_once_per_authentication_and_not_after_logout(
