@@ -94,6 +94,7 @@ class VehicleActor:
         "_mailbox",
         "_passivation",
         "_pause",
+        "_reserved",
         "_runtime",
         "_state",
         "_task",
@@ -114,6 +115,7 @@ class VehicleActor:
         self._halted_queued: set[UUID] | None = None
         self._passivation: asyncio.TimerHandle | None = None
         self._pause: asyncio.Future[None] | None = None
+        self._reserved = 0
 
     def __repr__(self) -> str:
         return f"<VehicleActor {self.identity.vehicle_id} {self.identity.vin}>"
@@ -166,15 +168,34 @@ class VehicleActor:
             sessions,
         )
 
-    def enqueue(self, envelope: Envelope) -> None:
-        """Queues the command or raises VehicleBusy; never waits."""
+    def reserve(self) -> None:
+        """Holds a mailbox slot for a command still being stored, or raises VehicleBusy: the
+        decision to accept is taken at once, before the caller awaits anything, so requests
+        racing for the last slot cannot all be let through."""
+        self._refuse_when_full()
+        self._reserved += 1
+
+    def release(self) -> None:
+        """Gives back a slot `reserve` held for a command that will not be queued."""
+        self._reserved -= 1
+
+    def _refuse_when_full(self) -> None:
+        taken = self.mailbox_depth + self._reserved
+        if taken >= self.mailbox_size:
+            retry_after = max(1.0, taken * self._latency.mean_s)
+            raise VehicleBusy(self.vehicle_id, self.mailbox_size, retry_after)
+
+    def enqueue(self, envelope: Envelope, *, reserved: bool = False) -> None:
+        """Queues the command, in a slot `reserve` held when `reserved`, or raises
+        VehicleBusy; never waits."""
         runtime = self._runtime
+        if reserved:
+            self._reserved -= 1
+        else:
+            self._refuse_when_full()
         mailbox = self._mailbox
         if mailbox is None:
             mailbox = self._activate()
-        elif len(mailbox) >= self.mailbox_size:
-            retry_after = max(1.0, len(mailbox) * self._latency.mean_s)
-            raise VehicleBusy(self.vehicle_id, self.mailbox_size, retry_after)
         if self._passivation is not None:
             self.cancel_passivation()
         mailbox.append(envelope)

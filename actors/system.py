@@ -136,10 +136,30 @@ class ActorSystem:
         """
         return self._resolve(vehicle_id, command_name, params)[2]
 
-    def submit(self, vehicle_id: UUID, command_id: UUID, command_name: str, params: object) -> None:
-        """Queues a command; `params` may be the wire dict or already parsed."""
+    def reserve(self, vehicle_id: UUID) -> None:
+        """Holds a slot in the vehicle's mailbox (VehicleBusy when there is none) for a
+        command about to be stored; `submit(..., reserved=True)` fills it, `release` frees it."""
+        if self._runtime.stopping:
+            raise SystemStopping()
+        self.get(vehicle_id).reserve()
+
+    def release(self, vehicle_id: UUID) -> None:
+        if vehicle_id in self._actors:
+            self._actors[vehicle_id].release()
+
+    def submit(
+        self,
+        vehicle_id: UUID,
+        command_id: UUID,
+        command_name: str,
+        params: object,
+        *,
+        reserved: bool = False,
+    ) -> None:
+        """Queues a command; `params` may be the wire dict or already parsed. With
+        `reserved`, it takes the slot `reserve` held; if it raises, the slot is still held."""
         actor, command, parsed = self._resolve(vehicle_id, command_name, params)
-        actor.enqueue(Envelope(command_id, command, parsed))
+        actor.enqueue(Envelope(command_id, command, parsed), reserved=reserved)
 
     def _resolve(
         self, vehicle_id: UUID, command_name: str, params: object

@@ -42,7 +42,36 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
             "The body must be a JSON object.",
             errors=[FieldProblem("(body)", "must be a JSON object")],
         )
+    where = nul_at(document)
+    if where is not None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The body is not valid.",
+            errors=[FieldProblem(where or "(body)", "must not contain NUL characters")],
+        )
     return document
+
+
+def nul_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (member name or value) holding a NUL character,
+    which no store keeps: PostgreSQL text refuses it."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return here
+            found = nul_at(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def unknown_fields(document: Mapping[str, Any], known: Collection[str]) -> list[FieldProblem]:

@@ -14,7 +14,14 @@ from aiohttp.typedefs import Handler
 
 from sovd.records import new_id
 from web.cors import allow_origin, is_preflight, origin_allowed, preflight_answer
-from web.problems import Problem, problem_for, problem_from_http, render_problem
+from web.problems import (
+    ApiError,
+    FieldProblem,
+    Problem,
+    problem_for,
+    problem_from_http,
+    render_problem,
+)
 from web.sovd_api.errors import SovdApiError, from_problem, is_sovd_request, render_sovd_error
 from web.typedefs import command_ids_key, metrics_key, request_id_key
 
@@ -61,6 +68,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = preflight_answer(request, origin, request_id)
         else:
             try:
+                refuse_nul_in_target(request)
                 response = await handler(request)
             except web.HTTPException as exc:
                 if exc.status < 400:
@@ -79,6 +87,21 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             request.method, _route_template(request), status, time.perf_counter() - started
         )
         structlog.contextvars.unbind_contextvars("request_id")
+
+
+def refuse_nul_in_target(request: web.Request) -> None:
+    """A NUL character in the path or the query (`%00`) is refused before any handler sees
+    it: no store or log takes it."""
+    if "%00" not in request.raw_path:
+        return
+    names = [name for name, value in request.query.items() if "\x00" in name + value]
+    raise ApiError(
+        400,
+        "bad_request",
+        "The request target contains a NUL character.",
+        errors=[FieldProblem(name, "must not contain NUL characters") for name in names]
+        or [FieldProblem("(path)", "must not contain NUL characters")],
+    )
 
 
 def _render(request: web.Request, problem: Problem, request_id: str) -> web.Response:

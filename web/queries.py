@@ -71,7 +71,11 @@ class QueryReader:
         except ValueError:
             self.problems.append(FieldProblem(name, "must be an ISO 8601 date or date-time"))
             return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        try:
+            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except OverflowError:
+            self.problems.append(FieldProblem(name, "must lie between years 1 and 9999 in UTC"))
+            return None
 
     def choice(self, name: str, options: Collection[T]) -> T | None:
         value = self._raw(name)

@@ -50,7 +50,7 @@ def not_found(what: str = "resource") -> ApiError:
 def bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    if scheme.lower() != "bearer" or not token or " " in token or not token.isascii():
         return None
     return token
 

@@ -33,8 +33,15 @@ def client_of(request: web.Request) -> ClientInfo:
     user_agent = request.headers.get("User-Agent")
     return ClientInfo(
         ip_address=request.remote,
-        user_agent=user_agent[:MAX_USER_AGENT_LENGTH] if user_agent else None,
+        user_agent=readable(user_agent[:MAX_USER_AGENT_LENGTH]) if user_agent else None,
     )
+
+
+def readable(header_value: str) -> str:
+    """A header value as text that any store or log takes: bytes that were not UTF-8 (kept by
+    the HTTP parser as lone surrogates) and control characters become U+FFFD."""
+    text = header_value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def _token_response(tokens: TokenPair) -> web.Response:

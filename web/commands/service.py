@@ -17,7 +17,7 @@ from actors.system import ActorSystem
 from db.events import Event
 from db.repositories import Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
-from sovd.errors import SovdError, VehicleBusy
+from sovd.errors import SovdError
 from sovd.records import Command, new_id, utc_now
 from web.auth.service import AuthenticatedUser, ClientInfo
 from web.commands.pipeline import (
@@ -94,11 +94,32 @@ class CommandService:
             held = await self._store.commands.find_idempotent(user.user_id, idempotency_key)
             if held is not None:
                 return await self._replay(held.command_id, held.request_hash, request)
-        actor = self._actors.get(request.vehicle_id)
-        if actor.mailbox_depth >= actor.mailbox_size:
-            raise VehicleBusy(request.vehicle_id, actor.mailbox_size, retry_after_s=1.0)
         if self._writer.store_unavailable:
             raise StoreUnavailable("the store is not accepting writes")
+        # Admission is decided here, before anything is awaited: a refused request leaves
+        # no row behind, and concurrent requests cannot all take the last slot.
+        self._actors.reserve(request.vehicle_id)
+        try:
+            accepted = await self._accept(
+                user, request, client, parsed, idempotency_key, await_outcome
+            )
+        except BaseException:
+            self._actors.release(request.vehicle_id)
+            raise
+        if accepted.replayed:  # the key's command was made before; this one is not queued
+            self._actors.release(request.vehicle_id)
+        return accepted
+
+    async def _accept(
+        self,
+        user: AuthenticatedUser,
+        request: CommandRequest,
+        client: ClientInfo,
+        parsed: object,
+        idempotency_key: str | None,
+        await_outcome: bool,
+    ) -> Accepted:
+        """Stores the command in the mailbox slot reserved for it, then queues it there."""
 
         now = self._clock()
         command = Command(
@@ -148,11 +169,11 @@ class CommandService:
         outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
         try:
             self._actors.submit(
-                command.vehicle_id, command.command_id, command.command_name, parsed
+                command.vehicle_id, command.command_id, command.command_name, parsed, reserved=True
             )
         except SovdError as exc:
-            # Durable but refused by the actor (mailbox filled meanwhile, or stopping): the
-            # command must still end in a terminal state.
+            # Durable but refused (the simulator began stopping meanwhile): the command must
+            # still end in a terminal state.
             self._refuse(command, str(exc))
             raise
         log.info(

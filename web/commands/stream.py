@@ -153,7 +153,6 @@ class CommandStream:
         await send_json(self.ws, message)
         return message["event"] == "error" or message.get("status") in TERMINAL_STATUSES
 
-
     def _advances(self, status: object) -> bool:
         """True (and remembered) when `status` comes after every status sent so far."""
         rank = _PROGRESS.get(status, -1) if isinstance(status, str) else -1
