@@ -548,12 +548,12 @@ class PgCommands:
         async with self._db.connection() as conn, conn.transaction():
             # The key row goes first (its foreign key is deferred), so a taken key costs
             # no command insert.
-            claimed = await conn.execute(
-                CLAIM_IDEMPOTENCY_KEY, command.user_id, key, request_hash, command.command_id
-            )
-            if _affected(claimed) == 0:
+            claim = (command.user_id, key, request_hash, command.command_id)
+            while _affected(await conn.execute(CLAIM_IDEMPOTENCY_KEY, *claim)) == 0:
                 row = await conn.fetchrow(FIND_IDEMPOTENCY_KEY, command.user_id, key)
-                return IdempotencyRecord(row["request_hash"], row["command_id"])
+                if row is not None:
+                    return IdempotencyRecord(row["request_hash"], row["command_id"])
+                # The key's command was deleted (with its vehicle) since the claim saw it.
             await conn.execute(INSERT_COMMAND, *_command_args(command))
             return None
 
