@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from db.pg_batch import (
     AUDIT_COLUMNS,
@@ -42,18 +43,41 @@ from sovd.records import (
     Vehicle,
 )
 
-P = ParamSpec("P")
-R = TypeVar("R")
-C = TypeVar("C", bound=type)
-
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
+# What PostgreSQL answers when it cannot serve now, rather than that a statement is wrong:
+# connection exceptions (class 08), operator intervention (57: shutdown, restart, cancelled
+# statement), insufficient resources (53: too many connections) and system errors (58).
+SERVER_UNAVAILABLE: tuple[type[asyncpg.PostgresError], ...] = (
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.PostgresSystemError,
 )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means PostgreSQL cannot be used now (down, restarting, refusing, too
+    slow, the link or the driver's protocol state broken), not that a statement is wrong."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return isinstance(exc, SERVER_UNAVAILABLE)
+    if isinstance(exc, asyncpg.InterfaceError):
+        # Arguments that cannot be encoded and bad settings are ValueErrors: our mistakes.
+        return not isinstance(exc, ValueError)
+    return isinstance(exc, OSError | TimeoutError | asyncpg.InternalClientError)
+
+
+def store_error(exc: BaseException) -> Exception | None:
+    """The store error a driver error stands for; None when it stands for none (a bug)."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return DuplicateKey(exc.detail or str(exc))
+    if is_unavailable(exc):
+        return StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}")
+    return None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether the connection may be left mid-protocol: anything but an error PostgreSQL
+    answered in full for the statement itself."""
+    return not isinstance(exc, asyncpg.PostgresError) or is_unavailable(exc)
 
 
 def redact_dsn(dsn: str) -> str:
@@ -62,29 +86,6 @@ def redact_dsn(dsn: str) -> str:
         return dsn
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _translating(
-    method: Callable[P, Coroutine[Any, Any, R]],
-) -> Callable[P, Coroutine[Any, Any, R]]:
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except asyncpg.UniqueViolationError as exc:
-            raise DuplicateKey(exc.detail or str(exc)) from exc
-        except CONNECTION_ERRORS as exc:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
-
-    return wrapper
-
-
-def translate_errors(cls: C) -> C:
-    """Repositories raise StoreUnavailable / DuplicateKey, never driver exceptions."""
-    for name, value in list(vars(cls).items()):
-        if not name.startswith("_") and asyncio.iscoroutinefunction(value):
-            setattr(cls, name, _translating(value))
-    return cls
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -131,10 +132,59 @@ async def create_pool(
             timeout=5,
             server_settings={**SESSION_SETTINGS, **(settings or {})},
         )
-    except CONNECTION_ERRORS as exc:
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
         raise StoreUnavailable(f"cannot connect to {redact_dsn(dsn)}: {exc}") from exc
-    assert pool is not None
     return pool
+
+
+class GuardedPool:
+    """The pool as the repositories use it. A connection whose work was interrupted (link
+    lost, FATAL from a shutting-down server, driver protocol error, cancellation) is
+    terminated before it goes back, so no later statement is sent on a connection left
+    mid-protocol; driver errors leave as StoreUnavailable or DuplicateKey."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def connection(
+        self, *, acquire_timeout_s: float | None = None
+    ) -> AsyncIterator[PoolConnectionProxy]:
+        try:
+            async with self.pool.acquire(timeout=acquire_timeout_s) as conn:
+                try:
+                    yield conn
+                except BaseException as exc:
+                    if _interrupted(exc):
+                        conn.terminate()
+                    raise
+        except Exception as exc:
+            error = store_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def execute(self, query: str, *args: object) -> str:
+        async with self.connection() as conn:
+            return await conn.execute(query, *args)
+
+    async def executemany(self, query: str, args: Iterable[Sequence[object]]) -> None:
+        async with self.connection() as conn:
+            await conn.executemany(query, args)
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        async with self.connection() as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        async with self.connection() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(query, *args)
 
 
 class _Where:
@@ -162,13 +212,12 @@ USER_COLUMNS = "user_id, username, password_hash, role, email, created_at, is_ac
 INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 
 
-@translate_errors
 class PgUsers:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
 
     async def add(self, user: User) -> None:
-        await self._pool.execute(
+        await self._db.execute(
             INSERT_USER,
             user.user_id,
             user.username,
@@ -180,19 +229,19 @@ class PgUsers:
         )
 
     async def get(self, user_id: UUID) -> User | None:
-        row = await self._pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id
         )
         return None if row is None else User(**dict(row))
 
     async def get_by_username(self, username: str) -> User | None:
-        row = await self._pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {USER_COLUMNS} FROM users WHERE username = $1", username
         )
         return None if row is None else User(**dict(row))
 
     async def count(self) -> int:
-        return int(await self._pool.fetchval("SELECT count(*) FROM users"))
+        return int(await self._db.fetchval("SELECT count(*) FROM users"))
 
 
 SESSION_COLUMNS = (
@@ -221,13 +270,12 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-@translate_errors
 class PgSessions:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
 
     async def add(self, session: RefreshSession) -> None:
-        await self._pool.execute(
+        await self._db.execute(
             f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             session.session_id,
             session.user_id,
@@ -240,28 +288,28 @@ class PgSessions:
         )
 
     async def get(self, session_id: UUID) -> RefreshSession | None:
-        row = await self._pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = $1", session_id
         )
         return None if row is None else RefreshSession(**dict(row))
 
     async def get_by_token_hash(self, token_hash: str) -> RefreshSession | None:
-        row = await self._pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_token_hash = $1", token_hash
         )
         return None if row is None else RefreshSession(**dict(row))
 
     async def mark_rotated(self, session_id: UUID, at: datetime) -> bool:
-        return _affected(await self._pool.execute(MARK_ROTATED, session_id, at)) == 1
+        return _affected(await self._db.execute(MARK_ROTATED, session_id, at)) == 1
 
     async def revoke_family(self, family_id: UUID, at: datetime) -> int:
-        return _affected(await self._pool.execute(REVOKE_FAMILY, family_id, at))
+        return _affected(await self._db.execute(REVOKE_FAMILY, family_id, at))
 
     async def is_family_revoked(self, family_id: UUID) -> bool:
-        return bool(await self._pool.fetchval(FAMILY_REVOKED, family_id))
+        return bool(await self._db.fetchval(FAMILY_REVOKED, family_id))
 
     async def revoked_families(self, family_ids: Sequence[UUID]) -> set[UUID]:
-        rows = await self._pool.fetch(REVOKED_FAMILIES, list(family_ids))
+        rows = await self._db.fetch(REVOKED_FAMILIES, list(family_ids))
         return {row["family_id"] for row in rows}
 
 
@@ -314,16 +362,15 @@ class _RecentTotals:
         self._held.clear()
 
 
-@translate_errors
 class PgVehicles:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
         self.totals = _RecentTotals()
 
     async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
         """Bulk insert-or-update through COPY into a staging table, one transaction."""
         records = _vehicle_rows(vehicles)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.connection() as conn, conn.transaction():
             await conn.execute(CREATE_VEHICLE_STAGING)
             await conn.copy_records_to_table("vehicles_incoming", records=records)
             await conn.execute(MERGE_VEHICLE_STAGING)
@@ -331,7 +378,7 @@ class PgVehicles:
         return len(records)
 
     async def get(self, vehicle_id: UUID) -> Vehicle | None:
-        row = await self._pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE vehicle_id = $1", vehicle_id
         )
         return None if row is None else Vehicle(**dict(row))
@@ -344,7 +391,7 @@ class PgVehicles:
             where.add("vin LIKE {}", f"%{_escape_like(query.search.upper())}%")
         filters = where.sql()
         key = (query.status, query.fleet, query.search)
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             total = self.totals.get(key)
             if total is None:
                 count = f"SELECT count(*) FROM vehicles {filters}"
@@ -366,7 +413,7 @@ class PgVehicles:
         return Page(items=[Vehicle(*r) for r in rows], total=total)  # columns in field order
 
     async def delete_fleet(self, fleet: str) -> int:
-        deleted = await self._pool.execute("DELETE FROM vehicles WHERE fleet = $1", fleet)
+        deleted = await self._db.execute("DELETE FROM vehicles WHERE fleet = $1", fleet)
         self.totals.clear()
         return _affected(deleted)
 
@@ -427,10 +474,9 @@ LIST_FLEETS = f"SELECT {FLEET_COLUMNS} FROM fleets ORDER BY created_at, name"
 VACUUM_AFTER_ROWS = 10_000
 
 
-@translate_errors
 class PgFleets:
-    def __init__(self, pool: asyncpg.Pool, vehicles: PgVehicles) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool, vehicles: PgVehicles) -> None:
+        self._db = db
         self._vehicles = vehicles
 
     async def save(self, fleets: Sequence[FleetRecord], vehicles: Sequence[Vehicle]) -> None:
@@ -440,7 +486,7 @@ class PgFleets:
             (f.name, json_text(f.definition), f.vehicle_count, f.created_at, f.updated_at)
             for f in fleets
         ]
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.connection() as conn, conn.transaction():
             await conn.execute(CREATE_VEHICLE_STAGING)
             await conn.copy_records_to_table("vehicles_incoming", records=rows)
             await conn.execute("ANALYZE vehicles_incoming")
@@ -449,13 +495,13 @@ class PgFleets:
             await conn.execute(UPSERT_FLEETS, *columns(fleet_rows, 5))
         self._vehicles.totals.clear()
         if len(rows) >= VACUUM_AFTER_ROWS:
-            await self._pool.execute("VACUUM (ANALYZE) vehicles")
+            await self._db.execute("VACUUM (ANALYZE) vehicles")
 
     async def list(self) -> list[FleetRecord]:
-        return [FleetRecord(**dict(r)) for r in await self._pool.fetch(LIST_FLEETS)]
+        return [FleetRecord(**dict(r)) for r in await self._db.fetch(LIST_FLEETS)]
 
     async def delete(self, name: str) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.connection() as conn, conn.transaction():
             await conn.execute("DELETE FROM fleets WHERE name = $1", name)
             deleted = await conn.execute("DELETE FROM vehicles WHERE fleet = $1", name)
         self._vehicles.totals.clear()
@@ -495,38 +541,37 @@ def _command_args(command: Command) -> tuple[Any, ...]:
     )
 
 
-@translate_errors
 class PgCommands:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
 
     async def add(self, command: Command) -> None:
-        await self._pool.execute(INSERT_COMMAND, *_command_args(command))
+        await self._db.execute(INSERT_COMMAND, *_command_args(command))
 
     async def add_idempotent(
         self, command: Command, key: str, request_hash: str
     ) -> IdempotencyRecord | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.connection() as conn, conn.transaction():
             # The key row goes first (its foreign key is deferred), so a taken key costs
             # no command insert.
-            claimed = await conn.execute(
-                CLAIM_IDEMPOTENCY_KEY, command.user_id, key, request_hash, command.command_id
-            )
-            if _affected(claimed) == 0:
+            claim = (command.user_id, key, request_hash, command.command_id)
+            while _affected(await conn.execute(CLAIM_IDEMPOTENCY_KEY, *claim)) == 0:
                 row = await conn.fetchrow(FIND_IDEMPOTENCY_KEY, command.user_id, key)
-                return IdempotencyRecord(row["request_hash"], row["command_id"])
+                if row is not None:
+                    return IdempotencyRecord(row["request_hash"], row["command_id"])
+                # The key's command was deleted (with its vehicle) since the claim saw it.
             await conn.execute(INSERT_COMMAND, *_command_args(command))
             return None
 
     async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None:
-        row = await self._pool.fetchrow(FIND_IDEMPOTENCY_KEY, user_id, key)
+        row = await self._db.fetchrow(FIND_IDEMPOTENCY_KEY, user_id, key)
         return None if row is None else IdempotencyRecord(row["request_hash"], row["command_id"])
 
     async def list_unfinished(self) -> list[Command]:
-        return [Command(**dict(r)) for r in await self._pool.fetch(LIST_UNFINISHED)]
+        return [Command(**dict(r)) for r in await self._db.fetch(LIST_UNFINISHED)]
 
     async def get(self, command_id: UUID) -> Command | None:
-        row = await self._pool.fetchrow(
+        row = await self._db.fetchrow(
             f"SELECT {COMMAND_COLUMNS} FROM commands WHERE command_id = $1", command_id
         )
         return None if row is None else Command(**dict(row))
@@ -539,7 +584,7 @@ class PgCommands:
         where.add("submitted_at >= {}", query.start_date)
         where.add("submitted_at <= {}", query.end_date)
         filters = where.sql()
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM commands {filters}", *where.args)
             limit, offset = where.next_param(query.limit), where.next_param(query.offset)
             rows = await conn.fetch(
@@ -557,19 +602,18 @@ class PgCommands:
         error_message: str | None = None,
         completed_at: datetime | None = None,
     ) -> bool:
-        result = await self._pool.execute(
+        result = await self._db.execute(
             SET_COMMAND_STATUS, command_id, status, error_message, completed_at
         )
         return _affected(result) == 1
 
 
-@translate_errors
 class PgResponses:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
 
     async def add_many(self, responses: Sequence[Response]) -> None:
-        await self._pool.executemany(
+        await self._db.executemany(
             f"INSERT INTO responses ({RESPONSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
             [
                 (
@@ -585,7 +629,7 @@ class PgResponses:
         )
 
     async def list_for_command(self, command_id: UUID) -> list[Response]:
-        rows = await self._pool.fetch(
+        rows = await self._db.fetch(
             f"SELECT {RESPONSE_COLUMNS} FROM responses WHERE command_id = $1 "
             "ORDER BY sequence_number",
             command_id,
@@ -593,22 +637,21 @@ class PgResponses:
         return [Response(**dict(r)) for r in rows]
 
 
-@translate_errors
 class PgAudit:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
 
     async def add_many(self, entries: Sequence[AuditEntry]) -> None:
         statement = batch_statement(WriteBatch(audit=entries))
         if statement is not None:
-            await self._pool.execute(statement[0], *statement[1])
+            await self._db.execute(statement[0], *statement[1])
 
     async def list(self, query: AuditFilter) -> Page[AuditEntry]:
         where = _Where()
         where.add("action = {}", query.action)
         where.add("user_id = {}", query.user_id)
         filters = where.sql()
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM audit_logs {filters}", *where.args)
             limit, offset = where.next_param(query.limit), where.next_param(query.offset)
             rows = await conn.fetch(
@@ -624,29 +667,25 @@ class PostgresStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.users = PgUsers(pool)
-        self.sessions = PgSessions(pool)
-        self.vehicles = PgVehicles(pool)
-        self.fleets = PgFleets(pool, self.vehicles)
-        self.commands = PgCommands(pool)
-        self.responses = PgResponses(pool)
-        self.audit = PgAudit(pool)
+        self._db = db = GuardedPool(pool)
+        self.users = PgUsers(db)
+        self.sessions = PgSessions(db)
+        self.vehicles = PgVehicles(db)
+        self.fleets = PgFleets(db, self.vehicles)
+        self.commands = PgCommands(db)
+        self.responses = PgResponses(db)
+        self.audit = PgAudit(db)
 
     async def ping(self) -> None:
-        try:
-            async with self.pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1", timeout=2)
-        except CONNECTION_ERRORS as exc:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from exc
+        async with self._db.connection(acquire_timeout_s=2) as conn:
+            await conn.fetchval("SELECT 1", timeout=2)
 
-    @_translating
     async def write_batch(self, batch: WriteBatch) -> None:
         statement = batch_statement(batch)
         if statement is None:
             return
         sql, args = statement
-        async with self.pool.acquire() as conn:
-            await conn.execute(sql, *args)
+        await self._db.execute(sql, *args)
 
     async def close(self) -> None:
         await self.pool.close()
