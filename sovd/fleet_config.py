@@ -26,17 +26,10 @@ import re
 import tomllib
 import types
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar
 
 import attrs
 from attrs import field, frozen
-from cattrs import ClassValidationError, Converter, IterableValidationError
-from cattrs.errors import (
-    AttributeValidationNote,
-    ForbiddenExtraKeysError,
-    IterableValidationNote,
-)
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from sovd import strict
 from sovd.demo import ALL_SIGNALS, DEMO_PROFILES
@@ -71,7 +64,6 @@ LIVE_DIDS = tuple(
 )
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _VIN_TEXT = re.compile(r"[A-HJ-NPR-Z0-9]*")
 _DTC_CODE = re.compile(r"[PCBU][0-9A-F]{4}")
 _TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
@@ -242,7 +234,7 @@ class FleetConfig:
 
 # The converter: strict scalars, lists for sequences, unknown keys rejected.
 
-_JSON_NAMES = {
+_KINDS = {
     str: "string",
     int: "integer",
     float: "number",
@@ -255,132 +247,27 @@ _JSON_NAMES = {
 
 
 def _kind(value: object) -> str:
-    return _JSON_NAMES.get(type(value), type(value).__name__)
+    return _KINDS.get(type(value), type(value).__name__)
 
 
-def _is_hex(tp: Any) -> bool:
-    return bool(tp == Hex)
-
-
-def _structure_hex(value: object, _: object) -> object:
-    if type(value) not in (str, int):
-        raise TypeError(f'expected a hex string like "0x10" or an integer, got {_kind(value)}')
-    return value
-
-
-def _is_literal(tp: Any) -> bool:
-    return get_origin(tp) is Literal
-
-
-def _literal_hook(tp: Any) -> Callable[[object, object], object]:
-    allowed = get_args(tp)
-    listed = ", ".join(repr(a) for a in allowed)
-
-    def structure(value: object, _: object) -> object:
-        if type(value) is str and value in allowed:
-            return value
-        raise ValueError(f"must be one of {listed}, got {value!r}")
-
-    return structure
-
-
-def _is_tuple(tp: Any) -> bool:
-    return get_origin(tp) is tuple
-
-
-def _tuple_hook(tp: Any) -> Callable[[object, object], tuple[Any, ...]]:
-    args = get_args(tp)
-    homogeneous = len(args) == 2 and args[1] is Ellipsis
-
-    def structure(value: object, _: object) -> tuple[Any, ...]:
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"expected a list, got {_kind(value)}")
-        if not homogeneous and len(value) != len(args):
-            raise ValueError(f"expected a list of {len(args)} values, got {len(value)}")
-        items: list[Any] = []
-        errors: list[Exception] = []
-        for index, item in enumerate(value):
-            item_type = args[0] if homogeneous else args[index]
-            try:
-                items.append(converter.structure(item, item_type))
-            except Exception as exc:
-                exc.__notes__ = [
-                    *getattr(exc, "__notes__", []),
-                    IterableValidationNote(f"@ index {index}", index, item_type),
-                ]
-                errors.append(exc)
-        if errors:
-            raise IterableValidationError(f"while structuring {tp!r}", errors, tp)
-        return tuple(items)
-
-    return structure
-
-
-def _structure_hook(cls: type) -> Callable[[object, object], object]:
-    inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
-        cls, converter, _cattrs_forbid_extra_keys=True
-    )
-
-    def structure(value: object, tp: object) -> object:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected a table, got {_kind(value)}")
-        return inner(value, tp)
-
-    return structure
-
-
-def _unstructure_hook(cls: type) -> Any:
-    return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
-
-
-converter = Converter(forbid_extra_keys=True, detailed_validation=True)
-converter.register_structure_hook(str, strict.exact(str, "a string", _kind))
-converter.register_structure_hook(int, strict.exact(int, "an integer", _kind))
-converter.register_structure_hook(bool, strict.exact(bool, "true or false", _kind))
-converter.register_structure_hook(float, strict.number("a number", _kind))
-converter.register_structure_hook_func(_is_hex, _structure_hex)
-converter.register_structure_hook_factory(_is_literal, _literal_hook)
-converter.register_structure_hook_factory(_is_tuple, _tuple_hook)
-converter.register_structure_hook_factory(attrs.has, _structure_hook)
-converter.register_unstructure_hook_factory(attrs.has, _unstructure_hook)
-converter.register_unstructure_hook_factory(
-    _is_tuple, lambda _: lambda value: [converter.unstructure(item) for item in value]
+DIALECT = strict.Dialect(
+    names={
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+        Hex: 'a hex string like "0x10" or an integer',
+    },
+    given=_kind,
 )
+converter = strict.converter(DIALECT, omit_defaults=True)
+_join = strict.join
 
 
-def _key(name: object) -> str:
-    text = str(name)
-    return text if _BARE_KEY.fullmatch(text) else f'"{text}"'
-
-
-def _join(path: str, name: object) -> str:
-    if isinstance(name, int):
-        return f"{path}[{name}]"
-    return f"{path}.{_key(name)}" if path else _key(name)
-
-
-def _structure_problems(exc: BaseException, path: str = "") -> list[ConfigProblem]:
-    """cattrs' nested exception groups, flattened to one problem per mistake."""
-    if isinstance(exc, ClassValidationError | IterableValidationError):
-        problems: list[ConfigProblem] = []
-        with_notes, without_notes = exc.group_exceptions()
-        for sub, note in with_notes:
-            if isinstance(note, AttributeValidationNote):
-                child = _join(path, note.name)
-            elif isinstance(note, IterableValidationNote):
-                child = _join(path, note.index)
-            else:
-                child = path
-            if isinstance(sub, KeyError):
-                problems.append(ConfigProblem(child, "is required"))
-            else:
-                problems.extend(_structure_problems(sub, child))
-        for sub in without_notes:
-            problems.extend(_structure_problems(sub, path))
-        return problems
-    if isinstance(exc, ForbiddenExtraKeysError):
-        return [ConfigProblem(_join(path, key), "unknown key") for key in sorted(exc.extra_fields)]
-    return [ConfigProblem(path, str(exc) or type(exc).__name__)]
+def _structure_problems(exc: BaseException, path: str) -> list[ConfigProblem]:
+    return [ConfigProblem(*problem) for problem in strict.problems(exc, DIALECT, path)]
 
 
 # Checks of the values, each problem reported with its path.
@@ -1004,7 +891,7 @@ def _definition(doc: FleetConfigDoc, fleet: FleetDoc, seed: int) -> dict[str, An
 def _structure_part(value: object, cls: type[T], path: str, report: _Report) -> T | None:
     try:
         return converter.structure(value, cls)
-    except Exception as exc:
+    except strict.STRUCTURE_ERRORS as exc:
         report.problems.extend(_structure_problems(exc, path))
         return None
 
