@@ -94,6 +94,7 @@ DIALECT = strict.Dialect(
     required="required",
     unknown_key="unexpected key",
     show_rejected_choice=False,
+    quote_keys=False,
 )
 converter = strict.converter(DIALECT)
 

@@ -5,6 +5,7 @@ rejected, and every error names what was given."""
 from __future__ import annotations
 
 import re
+import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import (
@@ -53,7 +54,8 @@ class Dialect:
 
     `names` labels the types a value is expected to have (`int: "an integer"`, also `list`,
     `dict` and any union that deserves a label of its own); `given` names the value that
-    came instead (its JSON kind, or its repr); `key` maps an attribute name to its wire key.
+    came instead (its JSON kind, or its repr); `key` maps an attribute name to its wire key;
+    `quote_keys` writes a key that is not a bare TOML key quoted in a path (`a."b c"`).
     """
 
     names: Mapping[Any, str]
@@ -62,6 +64,7 @@ class Dialect:
     required: str = "is required"
     unknown_key: str = "unknown key"
     show_rejected_choice: bool = True
+    quote_keys: bool = True
 
     def expected(self, tp: Any) -> str:
         label = self.names.get(tp)
@@ -132,9 +135,9 @@ def problems(exc: BaseException, dialect: Dialect, path: str = "") -> list[Probl
         with_notes, without_notes = exc.group_exceptions()
         for sub, note in with_notes:
             if isinstance(note, AttributeValidationNote):
-                child = join(path, dialect.key(note.name))
+                child = join(path, dialect.key(note.name), quote=dialect.quote_keys)
             else:
-                child = join(path, note.index)
+                child = join(path, note.index, quote=dialect.quote_keys)
             if isinstance(sub, KeyError):
                 found.append(Problem(child, dialect.required))
             else:
@@ -143,7 +146,10 @@ def problems(exc: BaseException, dialect: Dialect, path: str = "") -> list[Probl
             found.extend(problems(sub, dialect, path))
         return found
     if isinstance(exc, ForbiddenExtraKeysError):
-        return [Problem(join(path, key), dialect.unknown_key) for key in sorted(exc.extra_fields)]
+        return [
+            Problem(join(path, key, quote=dialect.quote_keys), dialect.unknown_key)
+            for key in sorted(exc.extra_fields)
+        ]
     if isinstance(exc, ExceptionGroup):
         return [found for sub in exc.exceptions for found in problems(sub, dialect, path)]
     if isinstance(exc, TypeError | ValueError):
@@ -151,12 +157,13 @@ def problems(exc: BaseException, dialect: Dialect, path: str = "") -> list[Probl
     raise exc
 
 
-def join(path: str, name: object) -> str:
-    """`path` extended by a key (quoted unless bare, as in TOML) or a list index."""
+def join(path: str, name: object, *, quote: bool = True) -> str:
+    """`path` extended by a list index or a key (with `quote`, quoted unless bare, as in
+    TOML)."""
     if isinstance(name, int):
         return f"{path}[{name}]"
     text = str(name)
-    key = text if _BARE_KEY.fullmatch(text) else f'"{text}"'
+    key = f'"{text}"' if quote and not _BARE_KEY.fullmatch(text) else text
     return f"{path}.{key}" if path else key
 
 
@@ -183,6 +190,13 @@ def _is_mapping(tp: Any) -> bool:
     return get_origin(tp) is dict
 
 
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"must lie within ±{sys.float_info.max:.3g}") from None
+
+
 class _Hooks:
     """The structure hooks of one converter, worded by its dialect."""
 
@@ -204,7 +218,7 @@ class _Hooks:
     def number(self, value: object, _: object) -> float:
         if type(value) not in (int, float):
             raise self._dialect.mismatch(float, value)
-        return float(value)  # type: ignore[arg-type]
+        return _float(value)  # type: ignore[arg-type]
 
     def uuid(self, value: object, _: object) -> UUID:
         if not isinstance(value, str):
@@ -219,7 +233,7 @@ class _Hooks:
         if type(value) in members:
             return value
         if float in members and type(value) is int:
-            return float(value)
+            return _float(value)
         raise self._dialect.mismatch(tp, value)
 
     def literal(self, tp: Any) -> Hook:

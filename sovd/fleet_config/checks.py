@@ -61,7 +61,7 @@ def latency(doc: LatencyDoc, path: str, report: Report) -> LatencyRange | None:
     if report.found_since(checkpoint):
         return None
     if doc.distribution == "uniform":
-        return LatencyRange(doc.min_ms / 1000, doc.max_ms / 1000)
+        return report.build(path, lambda: LatencyRange(doc.min_ms / 1000, doc.max_ms / 1000))
     return _shaped_latency(doc, path, report)
 
 
@@ -88,13 +88,16 @@ def _shaped_latency(doc: LatencyDoc, path: str, report: Report) -> LatencyRange 
     if report.found_since(checkpoint):
         return None
     if doc.max_ms == doc.min_ms:
-        return LatencyRange(doc.min_ms / 1000, doc.max_ms / 1000)
-    return LatencyRange(
-        doc.min_ms / 1000,
-        doc.max_ms / 1000,
-        doc.distribution,
-        center / 1000,
-        spread / 1000 if doc.distribution == "normal" else spread,
+        return report.build(path, lambda: LatencyRange(doc.min_ms / 1000, doc.max_ms / 1000))
+    return report.build(
+        path,
+        lambda: LatencyRange(
+            doc.min_ms / 1000,
+            doc.max_ms / 1000,
+            doc.distribution,
+            center / 1000,
+            spread / 1000 if doc.distribution == "normal" else spread,
+        ),
     )
 
 

@@ -83,6 +83,13 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
 
 
+def test_unknown_keys_are_named_as_sent() -> None:
+    assert errors_of({"ecuAddress": "0x10", "retry count": 1, "": 2}) == [
+        ("", "unexpected key"),
+        ("retry count", "unexpected key"),
+    ]
+
+
 def test_patterns_match_the_whole_value() -> None:
     assert errors_of({"ecuAddress": "0x10\n"}) == [
         ("ecuAddress", "does not match ^0x[0-9A-Fa-f]{2}$")
@@ -123,3 +130,4 @@ def test_schema_describes_the_wire_form() -> None:
         "additionalProperties": False,
         "required": ["ecuAddress"],
     }
+

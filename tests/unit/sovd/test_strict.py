@@ -73,6 +73,7 @@ def problems_of(raw: object, cls: type, dialect: strict.Dialect = DIALECT) -> li
         ({"count": 5.0}, Problem("count", "expected an integer, got number")),
         ({"count": 1, "ratio": False}, Problem("ratio", "expected a number, got boolean")),
         ({"count": 1, "flag": 1}, Problem("flag", "expected true or false, got integer")),
+        ({"count": 1, "ratio": 10**400}, Problem("ratio", "must lie within ±1.8e+308")),
         (
             {"count": 1, "mode": "auto"},
             Problem("mode", "must be one of 'on', 'off', got 'auto'"),

@@ -88,6 +88,16 @@ def test_latency_distributions() -> None:
             id="connectivity shares above 1",
         ),
         pytest.param(
+            "[simulation]\nlatency = { min_ms = nan, max_ms = 5 }\n" + FLEET,
+            "simulation.latency: latency needs 0 <= min <= max, got nan..0.005",
+            id="latency not a number",
+        ),
+        pytest.param(
+            "[simulation]\nlatency = { min_ms = 0, max_ms = 1" + "0" * 400 + " }\n" + FLEET,
+            "simulation.latency.max_ms: must lie within ±1.8e+308",
+            id="latency beyond a float",
+        ),
+        pytest.param(
             "[simulation]\nmailbox_size = 0\n" + FLEET,
             "simulation.mailbox_size: must be >= 1, got 0",
             id="mailbox size 0",
