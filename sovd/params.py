@@ -1,4 +1,4 @@
-"""Command parameters on the wire: one strict cattrs converter and the JSON Schema.
+"""Command parameters on the wire: their strict converter (sovd.strict) and JSON Schema.
 
 Parameter models are frozen attrs classes with snake_case fields; on the wire the keys are
 camelCase (`ecu_address` <-> `ecuAddress`). Structuring never coerces: `"16"` is not an
@@ -14,9 +14,6 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import attrs
 from attrs import frozen
-from cattrs import ClassValidationError, Converter
-from cattrs.errors import ForbiddenExtraKeysError
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from sovd import strict
 from sovd.errors import FieldError, InvalidParams
@@ -82,109 +79,38 @@ def camel_case(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _is_scalar(tp: Any) -> bool:
-    return bool(tp == Scalar)
-
-
-def _structure_scalar(value: object, _: object) -> object:
-    if type(value) not in (str, int, float):
-        raise TypeError(f"expected string or number, got {_json_type(value)}")
-    return value
-
-
-def _is_literal(tp: Any) -> bool:
-    return get_origin(tp) is Literal
-
-
-def _literal_hook(tp: Any) -> Any:
-    allowed = get_args(tp)
-    listed = ", ".join(repr(a) for a in allowed)
-
-    def structure(value: object, _: object) -> object:
-        for candidate in allowed:
-            if type(candidate) is type(value) and candidate == value:
-                return value
-        raise ValueError(f"must be one of {listed}")
-
-    return structure
-
-
-def _is_constrained(tp: Any) -> bool:
-    return get_origin(tp) is Annotated
-
-
-def _constrained_hook(tp: Any) -> Any:
-    base, *metadata = get_args(tp)
-    checks = [m for m in metadata if isinstance(m, Pattern | Range)]
-    inner = converter.get_structure_hook(base)
-
-    def structure(value: object, _: object) -> object:
-        result = inner(value, base)
-        for check in checks:
-            check.check(result)
-        return result
-
-    return structure
-
-
-def _params_structure_hook(cls: type) -> Any:
-    renames: dict[str, Any] = {
-        a.name: override(rename=camel_case(a.name)) for a in attrs.fields(cls)
-    }
-    return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renames)
-
-
-def _params_unstructure_hook(cls: type) -> Any:
-    renames: dict[str, Any] = {
-        a.name: override(rename=camel_case(a.name)) for a in attrs.fields(cls)
-    }
-    return make_dict_unstructure_fn(cls, converter, **renames)
-
-
-converter = Converter(forbid_extra_keys=True, detailed_validation=True)
-converter.register_structure_hook(str, strict.exact(str, "string", _json_type))
-converter.register_structure_hook(int, strict.exact(int, "int", _json_type))
-converter.register_structure_hook(bool, strict.exact(bool, "bool", _json_type))
-converter.register_structure_hook(float, strict.number("number", _json_type))
-converter.register_structure_hook_func(_is_scalar, _structure_scalar)
-converter.register_structure_hook_factory(_is_literal, _literal_hook)
-converter.register_structure_hook_factory(_is_constrained, _constrained_hook)
-converter.register_structure_hook_factory(attrs.has, _params_structure_hook)
-converter.register_unstructure_hook_factory(attrs.has, _params_unstructure_hook)
+DIALECT = strict.Dialect(
+    names={
+        str: "string",
+        int: "int",
+        float: "number",
+        bool: "bool",
+        list: "array",
+        dict: "object",
+        Scalar: "string or number",
+    },
+    given=_json_type,
+    key=camel_case,
+    required="required",
+    unknown_key="unexpected key",
+    show_rejected_choice=False,
+    quote_keys=False,
+)
+converter = strict.converter(DIALECT)
 
 
 def structure_params(cls: type[T], raw: object) -> T:
     """`raw` (decoded JSON) -> an instance of `cls`, or InvalidParams naming every problem."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise InvalidParams([FieldError("", f"expected object, got {_json_type(raw)}")])
     try:
-        return converter.structure(raw, cls)
-    except ClassValidationError as exc:
-        raise InvalidParams(_field_errors(exc)) from None
+        return converter.structure({} if raw is None else raw, cls)
+    except strict.STRUCTURE_ERRORS as exc:
+        problems = strict.problems(exc, DIALECT)
+        raise InvalidParams([FieldError(path, message) for path, message in problems]) from None
 
 
 def unstructure_params(params: object) -> dict[str, Any]:
     result: dict[str, Any] = converter.unstructure(params)
     return result
-
-
-def _field_errors(exc: ClassValidationError) -> list[FieldError]:
-    errors: list[FieldError] = []
-    with_notes, without_notes = exc.group_exceptions()
-    for sub, note in with_notes:
-        name = camel_case(note.name)
-        if isinstance(sub, KeyError):
-            errors.append(FieldError(name, "required"))
-        else:
-            errors.append(FieldError(name, str(sub)))
-    for sub in without_notes:
-        if isinstance(sub, ForbiddenExtraKeysError):
-            errors.extend(FieldError(key, "unexpected key") for key in sorted(sub.extra_fields))
-        else:
-            errors.append(FieldError("", str(sub)))
-    return errors
 
 
 def params_schema(cls: type) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 import tomllib
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import attrs
 from attrs import frozen
+
+from sovd import strict
 
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -139,124 +141,21 @@ ENVIRONMENT: dict[str, str] = {
 }
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+DIALECT = strict.Dialect(
+    names={
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        list: "list",
+        dict: "table",
+    },
+    given=repr,
+)
+_converter = strict.converter(DIALECT)
 
-
-def _describe(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in get_args(tp) if a is not type(None))
-    if origin is tuple:
-        args = get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"list of {_describe(args[0])}"
-        return f"{len(args)} values ({', '.join(_describe(a) for a in args)})"
-    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
-
-
-def _parse_text(text: str, tp: Any) -> Any:
-    """Turns an environment or flag string into the field's type; ValueError when it can't."""
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        inner = next(a for a in get_args(tp) if a is not type(None))
-        return _parse_text(text, inner) if text != "" else None
-    if origin is tuple:
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        args = get_args(tp)
-        if args[1:] == (Ellipsis,):
-            return tuple(_parse_text(p, args[0]) for p in parts)
-        if len(parts) != len(args):
-            raise ValueError(text)
-        return tuple(_parse_text(p, a) for p, a in zip(parts, args, strict=True))
-    if tp is int:
-        return int(text)
-    if tp is float:
-        return float(text)
-    if tp is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(text)
-    return text
-
-
-def _check_type(value: Any, tp: Any) -> Any:
-    """Checks a TOML value against the field type without silent coercion."""
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        if value is None:
-            return None
-        inner = next(a for a in get_args(tp) if a is not type(None))
-        return _check_type(value, inner)
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise ValueError
-        return value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ValueError
-        args = get_args(tp)
-        if args[1:] == (Ellipsis,):
-            return tuple(_check_type(v, args[0]) for v in value)
-        if len(value) != len(args):
-            raise ValueError
-        return tuple(_check_type(v, a) for v, a in zip(value, args, strict=True))
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool):
-        raise ValueError
-    if not isinstance(value, tp):
-        raise ValueError
-    return value
-
-
-def _validate(config: Config, source_of: Mapping[str, str]) -> None:
-    def fail(key: str, problem: str) -> ConfigError:
-        return ConfigError(source_of.get(key, "defaults"), key, problem)
-
-    if not 0 < config.server.port < 65536:
-        raise fail("server.port", f"must be between 1 and 65535, got {config.server.port}")
-    if config.server.drain_seconds < 0:
-        raise fail("server.drain_seconds", "must be >= 0")
-    db = config.database
-    if db.pool_min_size < 1:
-        raise fail("database.pool_min_size", "must be >= 1")
-    if db.pool_max_size < db.pool_min_size:
-        raise fail(
-            "database.pool_max_size",
-            f"must be >= database.pool_min_size ({db.pool_min_size}), got {db.pool_max_size}",
-        )
-    if db.write_batch_max_rows < 1:
-        raise fail("database.write_batch_max_rows", "must be >= 1")
-    if db.url is not None and not db.url.startswith(("postgres://", "postgresql://")):
-        raise fail("database.url", "must start with postgresql:// or postgres://")
-    if config.redis.url is not None and not config.redis.url.startswith(
-        ("redis://", "rediss://", "unix://")
-    ):
-        raise fail("redis.url", "must start with redis://, rediss:// or unix://")
-    auth = config.auth
-    if auth.access_ttl_s < 1 or auth.refresh_ttl_s < 1:
-        key = "auth.access_ttl_s" if auth.access_ttl_s < 1 else "auth.refresh_ttl_s"
-        raise fail(key, "must be >= 1 second")
-    if auth.jwt_secret is not None and len(auth.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
-        raise fail(
-            "auth.jwt_secret",
-            f"must be at least {MIN_JWT_SECRET_BYTES} bytes, got {len(auth.jwt_secret.encode())}",
-        )
-    sim = config.simulation
-    low, high = sim.latency_ms
-    if low < 0 or high < low:
-        raise fail("simulation.latency_ms", f"needs 0 <= MIN <= MAX, got {low},{high}")
-    if sim.mailbox_size < 1:
-        raise fail("simulation.mailbox_size", "must be >= 1")
-    if sim.command_deadline_s <= 0:
-        raise fail("simulation.command_deadline_s", "must be > 0")
-    if sim.time_scale < 0:
-        raise fail("simulation.time_scale", "must be >= 0")
+Setting = tuple[Any, str]
+"""A value and where it came from (a file, `environment NAME`, `command line`)."""
 
 
 def load_config(
@@ -265,60 +164,180 @@ def load_config(
     flags: Mapping[str, Any] | None = None,
 ) -> Config:
     """Merges the layers; `flags` maps dotted keys (`server.port`) to already-typed values."""
-    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
-    source_of: dict[str, str] = {}
-
+    settings: dict[str, Setting] = {}
     if config_file is not None:
-        source = str(config_file)
-        try:
-            document = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(source, "--config", f"cannot read file: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(source, "(file)", f"invalid TOML: {exc}") from exc
-        for section, table in document.items():
-            if section not in SECTIONS:
-                raise ConfigError(source, section, f"unknown section; known: {', '.join(SECTIONS)}")
-            if not isinstance(table, dict):
-                raise ConfigError(source, section, "must be a table")
-            hints = _hints(SECTIONS[section])
-            for key, value in table.items():
-                dotted = f"{section}.{key}"
-                if key not in hints:
-                    raise ConfigError(source, dotted, "unknown key")
-                try:
-                    values[section][key] = _check_type(value, hints[key])
-                except ValueError:
-                    raise ConfigError(
-                        source, dotted, f"expected {_describe(hints[key])}, got {value!r}"
-                    ) from None
-                source_of[dotted] = source
+        settings.update(_file_settings(config_file))
+    settings.update(_environment_settings(environ or {}))
+    settings.update(
+        (dotted, (value, "command line"))
+        for dotted, value in (flags or {}).items()
+        if value is not None
+    )
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for dotted, (value, _) in settings.items():
+        section, key = dotted.split(".")
+        values[section][key] = value
+    config = Config(**{name: SECTIONS[name](**fields) for name, fields in values.items()})
+    _validate(config, {dotted: source for dotted, (_, source) in settings.items()})
+    return config
 
+
+def _file_settings(config_file: Path) -> dict[str, Setting]:
+    source = str(config_file)
+    try:
+        document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(source, "--config", f"cannot read file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "(file)", f"invalid TOML: {exc}") from exc
+    settings: dict[str, Setting] = {}
+    for section, table in document.items():
+        if section not in SECTIONS:
+            raise ConfigError(source, section, f"unknown section; known: {', '.join(SECTIONS)}")
+        parsed = _structure(table, SECTIONS[section], source, section)
+        settings.update((f"{section}.{key}", (getattr(parsed, key), source)) for key in table)
+    return settings
+
+
+def _environment_settings(environ: Mapping[str, str]) -> dict[str, Setting]:
+    settings: dict[str, Setting] = {}
     for variable, dotted in ENVIRONMENT.items():
-        text = (environ or {}).get(variable)
+        text = environ.get(variable)
         if text is None:
             continue
         section, key = dotted.split(".")
-        tp = _hints(SECTIONS[section])[key]
-        try:
-            parsed = _parse_text(text, tp)
-            values[section][key] = _check_type(parsed, tp)
-        except (ValueError, TypeError):
-            raise ConfigError(
-                f"environment {variable}", dotted, f"expected {_describe(tp)}, got {text!r}"
-            ) from None
-        source_of[dotted] = f"environment {variable}"
+        tp = get_type_hints(SECTIONS[section])[key]
+        source = f"environment {variable}"
+        settings[dotted] = (_structure(_from_text(text, tp), tp, source, dotted), source)
+    return settings
 
-    for dotted, value in (flags or {}).items():
-        if value is None:
-            continue
-        section, key = dotted.split(".")
-        values[section][key] = value
-        source_of[dotted] = "command line"
 
-    config = Config(**{name: SECTIONS[name](**fields) for name, fields in values.items()})
-    _validate(config, source_of)
-    return config
+def _structure(value: object, tp: Any, source: str, path: str) -> Any:
+    """`value` as `tp`, or a ConfigError naming the first problem and its dotted key."""
+    try:
+        return _converter.structure(value, tp)
+    except strict.STRUCTURE_ERRORS as exc:
+        key, problem = strict.problems(exc, DIALECT, path)[0]
+        raise ConfigError(source, key, problem) from None
+
+
+def _from_text(text: str, tp: Any) -> object:
+    """An environment variable's text as the TOML value it spells for a field of type `tp`
+    (`8080`, `0.5`, `a, b` as a list, an empty text as None where None is allowed); text
+    that spells no such value stays text, for the converter to reject by name."""
+    args = get_args(tp)
+    if get_origin(tp) in (Union, types.UnionType):
+        inner = next(arg for arg in args if arg is not type(None))
+        return None if text == "" else _from_text(text, inner)
+    if get_origin(tp) is not tuple:
+        return _scalar_from_text(text, tp)
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if args[1:] == (Ellipsis,):
+        return [_from_text(part, args[0]) for part in parts]
+    if len(parts) != len(args):
+        return parts
+    return [_from_text(part, arg) for part, arg in zip(parts, args, strict=True)]
+
+
+_BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True} | {
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def _scalar_from_text(text: str, tp: Any) -> object:
+    try:
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+    except ValueError:
+        return text
+    if tp is bool:
+        return _BOOLEAN_WORDS.get(text.lower(), text)
+    return text
+
+
+Check = Callable[[Config], tuple[str, str] | None]
+"""Finds the first mistake in one part of a config: its dotted key and the problem."""
+
+
+def _validate(config: Config, source_of: Mapping[str, str]) -> None:
+    checks: tuple[Check, ...] = (
+        _server_mistake,
+        _database_mistake,
+        _redis_mistake,
+        _auth_mistake,
+        _simulation_mistake,
+    )
+    for check in checks:
+        mistake = check(config)
+        if mistake is not None:
+            key, problem = mistake
+            raise ConfigError(source_of.get(key, "defaults"), key, problem)
+
+
+def _server_mistake(config: Config) -> tuple[str, str] | None:
+    server = config.server
+    if not 0 < server.port < 65536:
+        return "server.port", f"must be between 1 and 65535, got {server.port}"
+    if server.drain_seconds < 0:
+        return "server.drain_seconds", "must be >= 0"
+    return None
+
+
+def _database_mistake(config: Config) -> tuple[str, str] | None:
+    db = config.database
+    if db.pool_min_size < 1:
+        return "database.pool_min_size", "must be >= 1"
+    if db.pool_max_size < db.pool_min_size:
+        return (
+            "database.pool_max_size",
+            f"must be >= database.pool_min_size ({db.pool_min_size}), got {db.pool_max_size}",
+        )
+    if db.write_batch_max_rows < 1:
+        return "database.write_batch_max_rows", "must be >= 1"
+    if db.url is not None and not db.url.startswith(("postgres://", "postgresql://")):
+        return "database.url", "must start with postgresql:// or postgres://"
+    return None
+
+
+def _redis_mistake(config: Config) -> tuple[str, str] | None:
+    url = config.redis.url
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        return "redis.url", "must start with redis://, rediss:// or unix://"
+    return None
+
+
+def _auth_mistake(config: Config) -> tuple[str, str] | None:
+    auth = config.auth
+    if auth.access_ttl_s < 1:
+        return "auth.access_ttl_s", "must be >= 1 second"
+    if auth.refresh_ttl_s < 1:
+        return "auth.refresh_ttl_s", "must be >= 1 second"
+    secret_bytes = len(auth.jwt_secret.encode()) if auth.jwt_secret is not None else None
+    if secret_bytes is not None and secret_bytes < MIN_JWT_SECRET_BYTES:
+        return (
+            "auth.jwt_secret",
+            f"must be at least {MIN_JWT_SECRET_BYTES} bytes, got {secret_bytes}",
+        )
+    return None
+
+
+def _simulation_mistake(config: Config) -> tuple[str, str] | None:
+    sim = config.simulation
+    low, high = sim.latency_ms
+    if low < 0 or high < low:
+        return "simulation.latency_ms", f"needs 0 <= MIN <= MAX, got {low},{high}"
+    if sim.mailbox_size < 1:
+        return "simulation.mailbox_size", "must be >= 1"
+    if sim.command_deadline_s <= 0:
+        return "simulation.command_deadline_s", "must be > 0"
+    if sim.time_scale < 0:
+        return "simulation.time_scale", "must be >= 0"
+    return None
 
 
 def build_config(

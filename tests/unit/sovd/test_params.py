@@ -4,7 +4,10 @@ from typing import Annotated, Literal
 
 import pytest
 from attrs import frozen
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sovd.commands import COMMANDS
 from sovd.errors import InvalidParams
 from sovd.params import (
     Doc,
@@ -83,6 +86,13 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
 
 
+def test_unknown_keys_are_named_as_sent() -> None:
+    assert errors_of({"ecuAddress": "0x10", "retry count": 1, "": 2}) == [
+        ("", "unexpected key"),
+        ("retry count", "unexpected key"),
+    ]
+
+
 def test_patterns_match_the_whole_value() -> None:
     assert errors_of({"ecuAddress": "0x10\n"}) == [
         ("ecuAddress", "does not match ^0x[0-9A-Fa-f]{2}$")
@@ -123,3 +133,57 @@ def test_schema_describes_the_wire_form() -> None:
         "additionalProperties": False,
         "required": ["ecuAddress"],
     }
+
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10)
+    | st.from_regex(r"0x[0-9A-F]{2}(?:[0-9A-F]{2}){0,2}", fullmatch=True)
+    | st.sampled_from(["P0420", "hardReset", "extended", "softReset"])
+)
+JSON = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+def wire_keys(cls: type) -> list[str]:
+    return list(params_schema(cls)["properties"])
+
+
+@st.composite
+def command_and_params(draw: st.DrawFn) -> tuple[type, object]:
+    """A command's params type, and a JSON value that is often an object of its keys."""
+    cls = draw(st.sampled_from([command.params_type for command in COMMANDS]))
+    keys = st.sampled_from(wire_keys(cls)) | st.text(max_size=8)
+    raw = draw(JSON | st.dictionaries(keys, JSON, max_size=4))
+    return cls, raw
+
+
+def parsed_or_error(cls: type, raw: object) -> object:
+    try:
+        return structure_params(cls, raw)
+    except InvalidParams as exc:
+        return exc
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(command_and_params())
+def test_any_json_parses_or_names_each_field_that_is_wrong(case: tuple[type, object]) -> None:
+    cls, raw = case
+
+    outcome = parsed_or_error(cls, raw)
+
+    if isinstance(outcome, InvalidParams):
+        named = set(raw) if isinstance(raw, dict) else set()
+        assert outcome.errors
+        for error in outcome.errors:
+            assert error.field in {"", *wire_keys(cls), *named}
+            assert error.message
+    else:
+        assert isinstance(outcome, cls)
+        assert structure_params(cls, unstructure_params(outcome)) == outcome

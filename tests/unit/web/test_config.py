@@ -94,6 +94,29 @@ def test_env_error_names_the_variable() -> None:
     assert "'eighty'" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("variable", "text", "key", "problem"),
+    [
+        ("SOVD_LATENCY_MS", "5,x", "simulation.latency_ms[1]", "expected integer, got 'x'"),
+        ("SOVD_LATENCY_MS", "5", "simulation.latency_ms", "expected list of 2 values, got 1"),
+        ("SOVD_TIME_SCALE", "fast", "simulation.time_scale", "expected number, got 'fast'"),
+        ("SOVD_LOG_LEVEL", "loud", "logging.level", "must be one of 'debug', 'info', "),
+    ],
+)
+def test_env_errors_name_the_key_and_the_text(
+    variable: str, text: str, key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={variable: text})
+    assert caught.value.source == f"environment {variable}"
+    assert caught.value.key == key
+    assert caught.value.problem.startswith(problem)
+
+
+def test_empty_env_text_clears_an_optional_setting() -> None:
+    assert load_config(environ={"DATABASE_URL": ""}).database.url is None
+
+
 def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[server\n"), environ={})
