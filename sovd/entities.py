@@ -22,9 +22,32 @@ AREAS = {
 _AREA_WORDS = (
     (
         "powertrain",
-        ("engine", "motor", "transmission", "gearbox", "fuel", "battery", "hybrid", "inverter"),
+        (
+            "powertrain",
+            "engine",
+            "motor",
+            "transmission",
+            "gearbox",
+            "fuel",
+            "battery",
+            "hybrid",
+            "inverter",
+        ),
     ),
-    ("chassis", ("brake", "abs", "esc", "steering", "suspension", "chassis", "parking", "tire")),
+    (
+        "chassis",
+        (
+            "brake",
+            "abs",
+            "esc",
+            "steering",
+            "suspension",
+            "damping",
+            "chassis",
+            "parking",
+            "tire",
+        ),
+    ),
     ("network", ("gateway", "telematic", "infotainment", "radio", "navigation", "connectivity")),
 )
 _NOT_ID = re.compile(r"[^a-z0-9]+")

@@ -62,11 +62,14 @@ def component_uri(request: web.Request, vehicle: VehicleActor, component: Compon
     return f"{base_uri(request, vehicle)}/components/{component.id}"
 
 
-def check_query(request: web.Request, allowed: Collection[str] = ()) -> bool:
-    """Refuses query parameters the resource does not know; True when the client asked for
-    the body's JSON Schema (`include-schema=true`)."""
+def check_query(
+    request: web.Request, allowed: Collection[str] = (), *, prefixes: tuple[str, ...] = ()
+) -> bool:
+    """Refuses query parameters the resource does not know (`prefixes` admits families such
+    as `status[...]`); True when the client asked for the body's JSON Schema
+    (`include-schema=true`)."""
     for name in request.query:
-        if name not in allowed and name not in COMMON_QUERY and not name.startswith("status["):
+        if name not in allowed and name not in COMMON_QUERY and not name.startswith(prefixes):
             raise invalid_request(name, "unknown query parameter")
     return flag(request.query, "include-schema", default=False)
 

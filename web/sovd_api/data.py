@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from sovd.dids import DID_CATALOG, DIDS_BY_KEY, IDENTIFICATION_DIDS, AsciiCodec, DidInfo
+from sovd.dids import DID_CATALOG, DIDS_BY_KEY, IDENTIFICATION_DIDS, DidInfo, ScaledCodec
 from sovd.entities import Component
 from web.auth.guards import require_role
 from web.sovd_api import schemas
 from web.sovd_api.common import (
     check_query,
     component_of,
+    component_uri,
     read_body,
     respond,
     run_command,
@@ -48,8 +49,13 @@ CONFIGURATION_LIST = items_of(
 )
 
 
+def is_numeric(info: DidInfo) -> bool:
+    """Scaled values are numbers; text, dates and session names are strings."""
+    return isinstance(info.codec, ScaledCodec)
+
+
 def read_value_schema(info: DidInfo) -> schemas.Schema:
-    value: schemas.Schema = {"type": "string" if isinstance(info.codec, AsciiCodec) else "number"}
+    value: schemas.Schema = {"type": "number" if is_numeric(info) else "string"}
     if info.unit:
         value["x-sovd-unit"] = {"display_name": info.unit}
     return obj(
@@ -120,7 +126,7 @@ async def list_data(request: web.Request) -> web.Response:
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
     categories, groups = _categories(request), _groups(request)
-    here = str(request.url.with_query(None))
+    here = f"{component_uri(request, vehicle, component)}/data"
     items = []
     for info in supported(component):
         if categories is not None and info.category not in categories:
@@ -145,7 +151,7 @@ async def list_categories(request: web.Request) -> web.Response:
 
 
 async def list_groups(request: web.Request) -> web.Response:
-    check_query(request, ("category",))
+    check_query(request, ("category", "categories"))
     component = component_of(request)
     categories = _categories(request)
     seen: dict[str, str] = {}
@@ -217,10 +223,10 @@ def _written_value(info: DidInfo, body: dict[str, Any]) -> str | int | float:
         if set(data) != {info.key}:
             raise invalid_request("data", f"must hold exactly the member {info.key!r}")
         data = data[info.key]
-    text = isinstance(info.codec, AsciiCodec)
-    if text and not isinstance(data, str):
+    numeric = is_numeric(info)
+    if not numeric and not isinstance(data, str):
         raise invalid_request(f"data.{info.key}", "must be a string")
-    if not text and (isinstance(data, bool) or not isinstance(data, int | float)):
+    if numeric and (isinstance(data, bool) or not isinstance(data, int | float)):
         raise invalid_request(f"data.{info.key}", "must be a number")
     if isinstance(data, str) and "\x00" in data:
         raise invalid_request(f"data.{info.key}", "must not contain NUL characters")
@@ -230,8 +236,9 @@ def _written_value(info: DidInfo, body: dict[str, Any]) -> str | int | float:
 
 async def list_configurations(request: web.Request) -> web.Response:
     check_query(request)
-    component = component_of(request)
-    here = str(request.url.with_query(None))
+    vehicle = vehicle_of(request)
+    component = component_of(request, vehicle)
+    here = f"{component_uri(request, vehicle, component)}/configurations"
     items = [
         {
             "id": info.key,

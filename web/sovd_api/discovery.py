@@ -40,6 +40,11 @@ def area_reference(request: web.Request, vehicle: VehicleActor, area: Area) -> d
     return _reference(area.id, area.name, f"{base_uri(request, vehicle)}/areas/{area.id}")
 
 
+def ecu_state(vehicle: VehicleActor) -> str:
+    """CDA's ECU states, as far as a simulated link tells them apart."""
+    return "Offline" if vehicle.identity.connection_status == "disconnected" else "Online"
+
+
 def _collection(request: web.Request, items: list[dict[str, str]]) -> web.Response:
     return respond(request, {"items": items}, schemas.ENTITY_COLLECTION)
 
@@ -101,6 +106,7 @@ async def get_component(request: web.Request) -> web.Response:
         "variant": {
             "name": component.ecu.system_name,
             "logical_address": component.ecu_address,
+            "state": ecu_state(vehicle),
             "part_number": ecu.part_number,
             "software_version": ecu.software_version,
             "hardware_number": ecu.hardware_number,

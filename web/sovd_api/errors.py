@@ -74,10 +74,9 @@ def invalid_request(field: str, message: str) -> SovdApiError:
     return vendor_error(400, "invalid-request", f"{field}: {message}", {"field": field})
 
 
-# The API's problem codes in SOVD's words; the status stays as the problem says.
+# The API's problem codes in SOVD's words; the status stays as the problem says. Every 401
+# and 403 (no token, a bad or revoked one, the wrong role) is `insufficient-access-rights`.
 _PROBLEM_CODES: dict[str, tuple[str, str | None]] = {
-    "not_authenticated": ("insufficient-access-rights", None),
-    "forbidden": ("insufficient-access-rights", None),
     "vehicle_not_found": ("vendor-specific", "entity-not-found"),
     "not_found": ("vendor-specific", "resource-not-found"),
     "method_not_allowed": ("vendor-specific", "method-not-allowed"),
@@ -96,7 +95,9 @@ def from_problem(problem: Problem) -> SovdApiError:
     status = problem.status
     error_code, vendor_code = _PROBLEM_CODES.get(problem.code, ("vendor-specific", None))
     parameters: dict[str, Any] = {}
-    if status in (400, 422):
+    if status in (401, 403):
+        error_code, vendor_code = "insufficient-access-rights", None
+    elif status in (400, 422):
         status = 400
         error_code, vendor_code = "vendor-specific", "invalid-request"
         if problem.errors:

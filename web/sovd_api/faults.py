@@ -10,13 +10,14 @@ from typing import Any
 from aiohttp import web
 
 from sovd.dids import DID_CATALOG
-from sovd.dtcs import severity_of
+from sovd.dtcs import describe_dtc, severity_of
 from sovd.uds import DTC_STATUS_BIT_NAMES, decode_dtc
 from web.auth.guards import require_role
 from web.sovd_api import schemas
 from web.sovd_api.common import (
     check_query,
     component_of,
+    component_uri,
     flag,
     negative_response,
     respond,
@@ -27,7 +28,8 @@ from web.sovd_api.errors import SovdApiError, invalid_request, resource_not_foun
 from web.sovd_api.locking import ensure_unlocked
 from web.sovd_api.schemas import INTEGER, LINK, STAMP, STRING, obj
 
-SCOPE = "default"
+SCOPE = "Default"
+STATUS_FILTERS = "status["
 REQUEST_OUT_OF_RANGE = 0x31
 _STATUS_KEYS = {name.lower(): name for name in DTC_STATUS_BIT_NAMES}
 _STATUS_FILTER = re.compile(r"^status\[(?P<key>[A-Za-z]+)\]$")
@@ -55,16 +57,13 @@ FAULT = obj(
     ("code", "display_code", "fault_name", "severity", "scope", "status"),
 )
 FAULT_LIST = schemas.items_of(FAULT)
-SNAPSHOT_VALUE = obj(
-    {
-        "id": STRING,
-        "did": STRING,
-        "name": STRING,
-        "value": {"type": ["string", "number"]},
-        "unit": {"type": ["string", "null"]},
-    },
-    ("id", "did", "name", "value", "unit"),
-)
+# One identifier of a snapshot record: `{"engine_speed": 2450.0}`, keyed as in /data.
+SNAPSHOT_VALUE: schemas.Schema = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": {"type": ["string", "number"]},
+}
 FAULT_DETAIL = obj(
     {
         "item": FAULT,
@@ -95,10 +94,10 @@ FAULT_DETAIL = obj(
                             "type": "object",
                             "additionalProperties": obj(
                                 {
-                                    "record_number": INTEGER,
-                                    "identifiers": {"type": "array", "items": SNAPSHOT_VALUE},
+                                    "DTCSnapshotRecordNumberOfIdentifiers": INTEGER,
+                                    "DTCSnapshotRecord": {"type": "array", "items": SNAPSHOT_VALUE},
                                 },
-                                ("record_number", "identifiers"),
+                                ("DTCSnapshotRecordNumberOfIdentifiers", "DTCSnapshotRecord"),
                             ),
                         }
                     },
@@ -126,7 +125,7 @@ def fault_json(dtc: Mapping[str, Any], href: str | None = None) -> dict[str, Any
     fault: dict[str, Any] = {
         "code": dtc["udsDtc"][2:],
         "display_code": dtc["dtcCode"],
-        "fault_name": dtc.get("description") or dtc["dtcCode"],
+        "fault_name": dtc.get("description") or describe_dtc(dtc["dtcCode"]),
         "severity": severity_of(dtc["dtcCode"], status_byte),
         "scope": SCOPE,
         "status": {name: "1" if bits[name] else "0" for name in DTC_STATUS_BIT_NAMES}
@@ -145,9 +144,11 @@ class FaultFilter:
         self.bits: list[tuple[str, bool]] = []
         self.mask: int | None = None
         for name, value in query.items():
+            if not name.startswith(STATUS_FILTERS):
+                continue
             match = _STATUS_FILTER.match(name)
             if match is None:
-                continue
+                raise invalid_request(name, "must be status[<bit name>] or status[mask]")
             key = match["key"].lower()
             if key == "mask":
                 if not re.fullmatch(r"(0x)?[0-9A-Fa-f]{1,2}", value):
@@ -165,11 +166,9 @@ class FaultFilter:
                 raise invalid_request("severity", "must be an integer from 1 to 4") from None
             if not 1 <= self.severity <= 4:
                 raise invalid_request("severity", "must be an integer from 1 to 4")
-        self.scope = query.get("scope")
+        check_scope(query)
 
     def keeps(self, fault: Mapping[str, Any]) -> bool:
-        if self.scope is not None and self.scope.lower() != SCOPE:
-            return False
         if self.severity is not None and fault["severity"] > self.severity:
             return False
         status = fault["status"]
@@ -177,6 +176,14 @@ class FaultFilter:
         if self.mask is not None:
             wanted.append(bool(int(status["mask"], 16) & self.mask))
         return not wanted or any(wanted)
+
+
+def check_scope(query: Mapping[str, str]) -> None:
+    """A vehicle's faults are all in one scope; asking for another is a mistake, not an
+    empty answer (a DELETE in it would otherwise clear the ECU's whole fault memory)."""
+    scope = query.get("scope")
+    if scope is not None and scope.lower() != SCOPE.lower():
+        raise invalid_request("scope", f"unknown scope; the only one is {SCOPE}")
 
 
 def _truth(name: str, value: str) -> bool:
@@ -202,7 +209,7 @@ def _display_code(request: web.Request) -> str:
 
 
 async def list_faults(request: web.Request) -> web.Response:
-    check_query(request, ("severity", "scope"))
+    check_query(request, ("severity", "scope"), prefixes=(STATUS_FILTERS,))
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
     keep = FaultFilter(request.query)
@@ -210,7 +217,7 @@ async def list_faults(request: web.Request) -> web.Response:
         request, vehicle, "ReadDTC", {"ecuAddress": component.ecu_address, "statusMask": "0xFF"}
     )
     reply = outcome.final_payload or {}
-    href = str(request.url.with_query(None))
+    href = f"{component_uri(request, vehicle, component)}/faults"
     faults = [fault_json(dtc, f"{href}/{dtc['udsDtc'][2:]}") for dtc in reply.get("dtcs", ())]
     return respond(request, {"items": [f for f in faults if keep.keeps(f)]}, FAULT_LIST)
 
@@ -250,8 +257,8 @@ async def get_fault(request: web.Request) -> web.Response:
         environment["snapshots"] = {
             "data": {
                 str(record["recordNumber"]): {
-                    "record_number": record["recordNumber"],
-                    "identifiers": [_snapshot_value(v) for v in record["identifiers"]],
+                    "DTCSnapshotRecordNumberOfIdentifiers": len(record["identifiers"]),
+                    "DTCSnapshotRecord": [_snapshot_value(v) for v in record["identifiers"]],
                 }
             }
         }
@@ -260,19 +267,13 @@ async def get_fault(request: web.Request) -> web.Response:
 
 
 def _snapshot_value(value: Mapping[str, Any]) -> dict[str, Any]:
-    info = DID_CATALOG[int(value["dataId"], 16)]
-    return {
-        "id": info.key,
-        "did": value["dataId"][2:],
-        "name": value["description"],
-        "value": value["value"],
-        "unit": value["unit"],
-    }
+    return {DID_CATALOG[int(value["dataId"], 16)].key: value["value"]}
 
 
 @require_role("engineer", "admin")
 async def clear_faults(request: web.Request) -> web.Response:
     check_query(request, ("scope",))
+    check_scope(request.query)
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
     await ensure_unlocked(request, vehicle, component)
