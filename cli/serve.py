@@ -15,10 +15,13 @@ from cli.options import add_config_option, setting_help
 from web import heap
 from web.app import create_app
 from web.config import Config
+from web.server import GuardedRunner
 from web.typedefs import lifecycle_key, metrics_key
 from web.vehicles.fleets import read_fleet_file
 
 log = structlog.get_logger("sovd_sim")
+
+LINGER_S = 2.0
 
 
 def latency_bounds(text: str) -> tuple[int, int]:
@@ -80,11 +83,16 @@ async def run_server(config: Config) -> None:
     app = create_app(config)
     pauses = heap.PauseMetric(app[metrics_key].registry)
     pauses.start()
-    runner = web.AppRunner(
+    runner = GuardedRunner(
         app,
+        max_connections=config.server.max_connections,
         access_log=None,
         handle_signals=False,
         shutdown_timeout=config.server.shutdown_timeout_s,
+        keepalive_timeout=config.server.idle_timeout_s,
+        # After an answer that left part of the body unread, the rest is drained this long
+        # before the connection closes (aiohttp's default, 10 s, lets a stalled client linger).
+        lingering_time=LINGER_S,
     )
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port)

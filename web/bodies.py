@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from attrs import frozen
 
 from web.problems import ApiError, FieldProblem
+from web.typedefs import config_key
 
 
 @frozen
@@ -32,7 +34,17 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not _is_json(request.content_type):
         raise ApiError(415, "unsupported_media_type", "The body must be application/json.")
     try:
-        document: Any = orjson.loads(await request.read())
+        async with asyncio.timeout(request.app[config_key].server.body_timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            "The body did not arrive in time.",
+            headers={"Connection": "close"},
+        ) from None
+    try:
+        document: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
     if not isinstance(document, dict):

@@ -34,6 +34,13 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     drain_seconds: float = 0.0
     shutdown_timeout_s: float = 10.0
+    # A connection that sends nothing (or stops inside its headers) this long is closed; so
+    # is an idle keep-alive connection.
+    idle_timeout_s: float = 60.0
+    # Reading a request's body may take this long before the answer is 408.
+    body_timeout_s: float = 30.0
+    # Open connections per process; past it a new one is answered 503 and closed.
+    max_connections: int = 10_000
 
 
 @frozen
@@ -122,6 +129,9 @@ ENVIRONMENT: dict[str, str] = {
     "SOVD_PORT": "server.port",
     "SOVD_CORS_ORIGINS": "server.cors_origins",
     "SOVD_DRAIN_SECONDS": "server.drain_seconds",
+    "SOVD_IDLE_TIMEOUT_S": "server.idle_timeout_s",
+    "SOVD_BODY_TIMEOUT_S": "server.body_timeout_s",
+    "SOVD_MAX_CONNECTIONS": "server.max_connections",
     "SOVD_DB_POOL_MIN_SIZE": "database.pool_min_size",
     "SOVD_DB_POOL_MAX_SIZE": "database.pool_max_size",
     "SOVD_WRITE_BATCH_MAX_ROWS": "database.write_batch_max_rows",
@@ -285,6 +295,11 @@ def _server_mistake(config: Config) -> tuple[str, str] | None:
         return "server.port", f"must be between 1 and 65535, got {server.port}"
     if server.drain_seconds < 0:
         return "server.drain_seconds", "must be >= 0"
+    for key in ("idle_timeout_s", "body_timeout_s"):
+        if getattr(server, key) <= 0:
+            return f"server.{key}", "must be > 0"
+    if server.max_connections < 1:
+        return "server.max_connections", "must be >= 1"
     return None
 
 

@@ -29,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 COMMAND_ID_HEADER = "X-Command-ID"
+# What the request metrics count when the client left before its answer (nginx's 499).
+CLIENT_CLOSED_REQUEST = 499
 ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -76,6 +78,11 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 response = _render(request, problem_from_http(exc), request_id)
             except SovdApiError as exc:
                 response = render_sovd_error(exc)
+            except ConnectionResetError:
+                # The client hung up (say, in the middle of its body): nothing to answer, and
+                # not the server's failure.
+                log.info("client_disconnected", method=request.method, path=request.path)
+                response = web.Response(status=CLIENT_CLOSED_REQUEST)
             except Exception as exc:
                 response = _render(request, _problem_for(request, exc), request_id)
             if origin is not None and origin_allowed(request, origin):

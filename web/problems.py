@@ -196,9 +196,12 @@ def problem_from_http(exc: web.HTTPException) -> Problem:
 
 
 def render_problem(problem: Problem, request: web.Request, request_id: str) -> web.Response:
-    return web.Response(
+    response = web.Response(
         status=problem.status,
         body=orjson.dumps(problem.body(request.path, request_id)),
         content_type=PROBLEM_CONTENT_TYPE,
         headers=problem.headers,
     )
+    if problem.headers.get("Connection") == "close":
+        response.force_close()
+    return response

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import attrs
 import pytest
 from aiohttp import web
@@ -362,6 +363,32 @@ async def test_too_many_failures_from_one_address_get_429(
     )
     assert response.status == 429
     assert "Retry-After" in response.headers
+
+
+async def test_a_strangers_failures_do_not_lock_the_owner_out(
+    make_client: MakeClient, store: Store, users: dict[str, UUID], config: Config
+) -> None:
+    client = await make_client(store=store, auth=attrs.evolve(config.auth, login_max_failures=3))
+    stranger = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
+    statuses = []
+    async with stranger:
+        for _ in range(10):
+            async with stranger.post(
+                client.make_url("/api/v1/auth/login"),
+                json={"username": "alice", "password": "guess"},
+            ) as response:
+                statuses.append(response.status)
+
+    # The stranger is slowed down ...
+    assert statuses[:3] == [401, 401, 401]
+    assert 429 in statuses
+    # ... and the owner, from an address of their own, gets in at once.
+    assert (await login(client, "alice"))["token_type"] == "bearer"
+    admin = await login(client, "root")
+    failures = await client.get(
+        "/api/v1/audit-logs?action=user_login_failed", headers=bearer(admin["access_token"])
+    )
+    assert (await failures.json())["total"] == statuses.count(401)
 
 
 async def test_a_successful_login_forgets_the_account_failures(
