@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import attrs
@@ -31,6 +31,7 @@ from sovd.records import (
 )
 
 T = TypeVar("T")
+_ABSENT = object()
 
 
 def _page(rows: Iterable[T], keep: Callable[[T], bool], limit: int, offset: int) -> Page[T]:
@@ -208,6 +209,7 @@ class MemoryCommands:
     def __init__(self) -> None:
         self._by_id: dict[UUID, Command] = {}
         self._idempotency: dict[tuple[UUID, str], IdempotencyRecord] = {}
+        self._dismissed: dict[UUID, datetime] = {}
 
     async def add(self, command: Command) -> None:
         if command.command_id in self._by_id:
@@ -266,6 +268,35 @@ class MemoryCommands:
     async def list_unfinished(self) -> builtins.list[Command]:
         unfinished = [c for c in self._by_id.values() if c.status in ("pending", "in_progress")]
         return sorted(unfinished, key=lambda c: c.submitted_at)
+
+    async def list_matching(
+        self,
+        vehicle_id: UUID,
+        command_name: str,
+        params: Mapping[str, Any],
+        since: datetime,
+        limit: int,
+    ) -> builtins.list[Command]:
+        matching = [
+            c
+            for c in self._by_id.values()
+            if c.vehicle_id == vehicle_id
+            and c.command_name == command_name
+            and c.submitted_at >= since
+            and c.command_id not in self._dismissed
+            and all(c.command_params.get(k, _ABSENT) == v for k, v in params.items())
+        ]
+        matching.sort(key=lambda c: (c.submitted_at, c.command_id.bytes), reverse=True)
+        return matching[:limit]
+
+    async def dismiss(self, command_id: UUID, at: datetime) -> bool:
+        if command_id not in self._by_id or command_id in self._dismissed:
+            return False
+        self._dismissed[command_id] = at
+        return True
+
+    async def is_dismissed(self, command_id: UUID) -> bool:
+        return command_id in self._dismissed
 
 
 class MemoryResponses:

@@ -525,6 +525,16 @@ LIST_UNFINISHED = f"""
 SELECT {COMMAND_COLUMNS} FROM commands WHERE status IN ('pending', 'in_progress')
 ORDER BY submitted_at
 """
+LIST_MATCHING = f"""
+SELECT {COMMAND_COLUMNS} FROM commands
+WHERE vehicle_id = $1 AND command_name = $2 AND command_params @> $3 AND submitted_at >= $4
+    AND dismissed_at IS NULL
+ORDER BY submitted_at DESC, command_id DESC LIMIT $5
+"""
+DISMISS_COMMAND = """
+UPDATE commands SET dismissed_at = $2 WHERE command_id = $1 AND dismissed_at IS NULL
+"""
+COMMAND_DISMISSED = "SELECT dismissed_at IS NOT NULL FROM commands WHERE command_id = $1"
 
 
 def _command_args(command: Command) -> tuple[Any, ...]:
@@ -569,6 +579,25 @@ class PgCommands:
 
     async def list_unfinished(self) -> list[Command]:
         return [Command(**dict(r)) for r in await self._db.fetch(LIST_UNFINISHED)]
+
+    async def list_matching(
+        self,
+        vehicle_id: UUID,
+        command_name: str,
+        params: Mapping[str, Any],
+        since: datetime,
+        limit: int,
+    ) -> list[Command]:
+        rows = await self._pool.fetch(
+            LIST_MATCHING, vehicle_id, command_name, dict(params), since, limit
+        )
+        return [Command(**dict(r)) for r in rows]
+
+    async def dismiss(self, command_id: UUID, at: datetime) -> bool:
+        return _affected(await self._pool.execute(DISMISS_COMMAND, command_id, at)) == 1
+
+    async def is_dismissed(self, command_id: UUID) -> bool:
+        return bool(await self._pool.fetchval(COMMAND_DISMISSED, command_id))
 
     async def get(self, command_id: UUID) -> Command | None:
         row = await self._db.fetchrow(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -174,6 +174,26 @@ class CommandRepository(Protocol):
     async def list_unfinished(self) -> builtins.list[Command]:
         """Commands not yet completed, failed or timed out, oldest first."""
         ...
+
+    async def list_matching(
+        self,
+        vehicle_id: UUID,
+        command_name: str,
+        params: Mapping[str, Any],
+        since: datetime,
+        limit: int,
+    ) -> builtins.list[Command]:
+        """The vehicle's `command_name` commands whose params hold every member of `params`
+        (equal values), submitted at or after `since`, newest first, at most `limit`; the
+        dismissed ones are left out."""
+        ...
+
+    async def dismiss(self, command_id: UUID, at: datetime) -> bool:
+        """Marks the command dismissed (its SOVD execution was deleted); False when there is
+        no such command or it was dismissed before."""
+        ...
+
+    async def is_dismissed(self, command_id: UUID) -> bool: ...
 
 
 class ResponseRepository(Protocol):

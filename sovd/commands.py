@@ -59,8 +59,8 @@ SELF_TEST_STEP_S = 1.0
 REPORT_SNAPSHOT_BY_DTC = 0x04
 REPORT_EXTENDED_DATA_BY_DTC = 0x06
 SNAPSHOT_RECORD = 0x01
-# Extended data records: counters (occurrence, aging; a byte each), then the first and the
-# last occurrence (Unix time, 4 bytes each).
+# Extended data records, four bytes each (a client needs one record size per DTC): counters
+# (occurrence, aging; two bytes each), the first and the last occurrence (Unix time).
 EXT_RECORD_COUNTERS = 0x01
 EXT_RECORD_FIRST_OCCURRENCE = 0x02
 EXT_RECORD_LAST_OCCURRENCE = 0x03
@@ -245,7 +245,7 @@ def read_dtc_details(vehicle: VehicleState, params: ReadDtcDetailsParams) -> Ite
             snapshot_bytes,
         ),
     )
-    counters = bytes((min(record.occurrences, 0xFF), 0))
+    counters = min(record.occurrences, 0xFFFF).to_bytes(2, "big") + bytes(2)
     yield Reply(
         described
         | {

@@ -113,11 +113,20 @@ class EcuState:
         """A request reached this ECU: its session timer starts again."""
         self.last_request_at = now
 
-    def expire_session(self, now: datetime) -> bool:
-        """Back to the default session (locked) once the session timer has run out."""
+    def session_expired(self, now: datetime) -> bool:
+        """Whether the session timer of a non-default session has run out by `now`; the
+        session ends at the ECU's next request (`expire_session`)."""
         if self.session == Session.DEFAULT or self.last_request_at is None:
             return False
-        if (now - self.last_request_at).total_seconds() < self.session_timeout_s:
+        return (now - self.last_request_at).total_seconds() >= self.session_timeout_s
+
+    def unlocked_level_at(self, now: datetime) -> int | None:
+        """The unlocked security level as the ECU's next request at `now` would find it."""
+        return None if self.session_expired(now) else self.security.unlocked_level
+
+    def expire_session(self, now: datetime) -> bool:
+        """Back to the default session (locked) once the session timer has run out."""
+        if not self.session_expired(now):
             return False
         self.enter_session(Session.DEFAULT)
         return True

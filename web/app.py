@@ -34,6 +34,7 @@ from web.typedefs import (
     metrics_key,
     open_websockets_key,
     registry_key,
+    starting_executions_key,
     store_key,
 )
 
@@ -107,6 +108,7 @@ def create_app(
     app[metrics_key] = Metrics(registry)
     app[lifecycle_key] = Lifecycle()
     app[open_websockets_key] = set()
+    app[starting_executions_key] = set()
     if store is not None:
         app[store_key] = store
     if bus is not None:

@@ -8,7 +8,7 @@ from web import health, openapi
 from web.auth import views as auth
 from web.commands import stream
 from web.commands import views as commands
-from web.sovd_api import data, discovery, faults
+from web.sovd_api import data, discovery, faults, modes, operations
 from web.vehicles import views as vehicles
 
 
@@ -85,3 +85,19 @@ def setup_sovd_routes(router: web.UrlDispatcher) -> None:
     router.add_get(COMPONENT + "/configurations", data.list_configurations)
     router.add_get(COMPONENT + "/configurations/{data_id}", data.read_configuration)
     router.add_put(COMPONENT + "/configurations/{data_id}", data.write_configuration)
+
+    # operations and modes
+    operation = COMPONENT + "/operations/{operation_id}"
+    execution = operation + "/executions/{execution_id}"
+    router.add_get(COMPONENT + "/operations", operations.list_operations)
+    router.add_get(operation, operations.get_operation)
+    router.add_post(operation + "/executions", operations.start_execution)
+    router.add_get(operation + "/executions", operations.list_executions)
+    router.add_get(execution, operations.get_execution)
+    router.add_put(execution, operations.control_execution)
+    router.add_delete(execution, operations.delete_execution)
+    router.add_get(COMPONENT + "/modes", modes.list_modes)
+    router.add_get(COMPONENT + "/modes/session", modes.get_session)
+    router.add_put(COMPONENT + "/modes/session", modes.set_session)
+    router.add_get(COMPONENT + "/modes/security", modes.get_security)
+    router.add_put(COMPONENT + "/modes/security", modes.set_security)

@@ -5,6 +5,7 @@ Services and the modules they import never import this one; handlers and middlew
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 from attrs import define
@@ -46,6 +47,8 @@ command_service_key = web.AppKey("command_service", CommandService)
 fleet_service_key = web.AppKey("fleet_service", FleetService)
 openapi_document_key: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
 open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_websockets")
+# (vehicle, component, operation) of asynchronous SOVD executions being started right now.
+starting_executions_key: web.AppKey[set[tuple[UUID, str, str]]] = web.AppKey("starting_executions")
 
 # Per request.
 request_id_key = web.RequestKey("request_id", str)

@@ -315,3 +315,64 @@ async def test_unfinished_commands_oldest_first(store: Store) -> None:
         await store.commands.add(command)
     unfinished = await store.commands.list_unfinished()
     assert [c.command_id for c in unfinished] == [running.command_id, pending.command_id]
+
+
+async def test_commands_matching_name_and_params_newest_first_without_dismissed(
+    store: Store,
+) -> None:
+    alice = a_user()
+    await store.users.add(alice)
+    car, van = a_vehicle(VINS[0]), a_vehicle(VINS[1])
+    await store.vehicles.upsert_many([car, van])
+    self_test = {"ecuAddress": "0x01", "routineId": "0x0203"}
+
+    def routine(vehicle: Vehicle, minutes: int, **params: str) -> Command:
+        return a_command(
+            alice, vehicle, minutes, command_name="RoutineControl", command_params=params
+        )
+
+    older, first, second = (routine(car, m, **self_test) for m in (0, 1, 2))
+    others = [
+        routine(car, 3, ecuAddress="0x01", routineId="0xFF01"),
+        routine(car, 4, ecuAddress="0x02", routineId="0x0203"),
+        routine(van, 5, **self_test),
+        a_command(alice, car, 6, command_params={"ecuAddress": "0x01"}),
+    ]
+    for command in (older, first, second, *others):
+        await store.commands.add(command)
+    since = NOW + timedelta(minutes=1)
+
+    async def matching(limit: int = 10) -> list[uuid.UUID]:
+        found = await store.commands.list_matching(
+            car.vehicle_id, "RoutineControl", self_test, since, limit
+        )
+        return [c.command_id for c in found]
+
+    assert await matching() == [second.command_id, first.command_id]
+    assert await matching(limit=1) == [second.command_id]
+    found = await store.commands.list_matching(
+        car.vehicle_id, "RoutineControl", {"ecuAddress": "0x01"}, NOW, 10
+    )
+    assert [c.command_id for c in found] == [
+        others[0].command_id,
+        second.command_id,
+        first.command_id,
+        older.command_id,
+    ]
+
+    assert not await store.commands.is_dismissed(second.command_id)
+    assert await store.commands.dismiss(second.command_id, NOW)
+    assert not await store.commands.dismiss(second.command_id, NOW), "dismissed once"
+    assert not await store.commands.dismiss(uuid.uuid4(), NOW)
+    assert await store.commands.is_dismissed(second.command_id)
+    assert not await store.commands.is_dismissed(uuid.uuid4())
+    assert await matching() == [first.command_id]
+
+    # The command stays on record, and its later status changes keep it dismissed.
+    done = StatusChange(second.command_id, "completed", None, NOW + timedelta(minutes=3))
+    await store.write_batch(WriteBatch(status_changes=[done]))
+    stored = await store.commands.get(second.command_id)
+    assert stored is not None and stored.status == "completed"
+    assert await store.commands.is_dismissed(second.command_id)
+    assert await matching() == [first.command_id]
+    assert (await store.commands.list(CommandFilter(vehicle_id=car.vehicle_id))).total == 6

@@ -3,14 +3,19 @@ body asked for with `include-schema=true` validates against the schema it carrie
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 from yarl import URL
+
+from tests.support.api import Client, bearer
+from web.typedefs import actors_key
 
 GENERIC_ERROR_MEMBERS = {"error_code", "message", "vendor_code", "translation_id", "parameters"}
 # ISO 17978-3 error codes (commons/errors.yaml, as CDA and opensovd-core list them).
@@ -83,3 +88,61 @@ def on_server(client: TestClient[Any, Any], link: str) -> str:
         return link
     assert (url.scheme, url.host, url.port) == ("http", client.host, client.port), link
     return url.path_qs
+
+
+# The first demo vehicle is a Golf; its engine ECU (0x01) has security levels 1 and 0x11.
+ENGINE = "engine-control-module"
+
+
+def vehicle_path(client: Client, index: int = 0) -> str:
+    vehicle = client.app[actors_key].vehicles()[index]
+    return f"/vehicles/{vehicle.vehicle_id}/sovd/v1"
+
+
+def component_path(client: Client, component: str = ENGINE, index: int = 0) -> str:
+    return f"{vehicle_path(client, index)}/components/{component}"
+
+
+async def get_valid(client: Client, path: str, token: str) -> dict[str, Any]:
+    """GETs `path` with `include-schema=true`: 200, and a body that validates against its
+    `schema` (itself a valid 2020-12 schema); returns the body without `schema`."""
+    response = await client.get(path, params={"include-schema": "true"}, headers=bearer(token))
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    body = without_schema(body)
+    plain = await client.get(path, headers=bearer(token))
+    assert "schema" not in await plain.json()
+    return body
+
+
+async def send(
+    client: Client, method: str, path: str, token: str, document: Any = None
+) -> tuple[int, Any, Any]:
+    """A request with an optional JSON body: (status, body or None, headers)."""
+    response = await client.request(method, path, json=document, headers=bearer(token))
+    text = await response.text()
+    body = await response.json() if text else None
+    return response.status, body, response.headers
+
+
+def assert_sovd_error(body: Any, error_code: str, vendor_code: str | None = None) -> None:
+    assert body["error_code"] == error_code, body
+    if vendor_code is not None:
+        assert body["vendor_code"] == vendor_code, body
+    assert body["message"]
+
+
+async def poll(
+    condition: Callable[[], Awaitable[Any]],
+    *,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.01,
+) -> Any:
+    """Checks `condition` until it returns something truthy (returned); fails the test
+    after `timeout_s`."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            result = await condition()
+            if result:
+                return result
+            await asyncio.sleep(interval_s)

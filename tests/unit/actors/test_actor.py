@@ -1,5 +1,5 @@
 """One vehicle's actor: lifecycle reporting, ordering, deadline, supervision, mailbox,
-lazy activation and passivation."""
+lazy activation and passivation, and a client halting a command."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ import attrs
 import pytest
 
 from actors import ActorSystem, FixedLatency, RecordingSink, UniformLatency
-from actors.actor import STOPPED_BEFORE_START, STOPPED_WHILE_RUNNING
+from actors.actor import (
+    HALT_REFUSED,
+    HALTED_BEFORE_START,
+    STOPPED_BEFORE_START,
+    STOPPED_WHILE_RUNNING,
+)
 from actors.sink import ChunkReported, Finished, Started
 from sovd.commands import COMMANDS, ReadDataParams
 from sovd.errors import VehicleBusy
@@ -425,3 +430,127 @@ async def test_stop_past_its_bound_times_out_running_and_queued_commands(
         assert isinstance(finished, Finished)
         assert (finished.status, finished.error_message) == ("timed_out", STOPPED_BEFORE_START)
     assert system.busy_count == 0
+
+
+class ChunkWatch(RecordingSink):
+    """Lets a test await the chunk with a given sequence number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: dict[tuple[UUID, int], asyncio.Event] = {}
+
+    def _event(self, command_id: UUID, sequence_number: int) -> asyncio.Event:
+        return self._seen.setdefault((command_id, sequence_number), asyncio.Event())
+
+    async def command_chunk(
+        self,
+        command_id: UUID,
+        vehicle_id: UUID,
+        sequence_number: int,
+        payload: dict[str, Any],
+        is_final: bool,
+        at: datetime,
+    ) -> None:
+        await super().command_chunk(command_id, vehicle_id, sequence_number, payload, is_final, at)
+        self._event(command_id, sequence_number).set()
+
+    async def wait_chunk(self, command_id: UUID, sequence_number: int) -> None:
+        async with asyncio.timeout(2.0):
+            await self._event(command_id, sequence_number).wait()
+
+
+class GatedStart(RecordingSink):
+    """Holds each command at its start until `gate` is set: the command is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.entered = asyncio.Event(), asyncio.Event()
+
+    async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().command_started(command_id, vehicle_id, at)
+
+
+def self_test(system: ActorSystem, vehicle_id: UUID) -> UUID:
+    return submit(system, vehicle_id, "RoutineControl", ecuAddress="0x01", routineId="0x0203")
+
+
+async def test_halting_a_running_self_test_ends_it_with_the_stop_reply(
+    make_system: MakeSystem, golf: FleetSpec
+) -> None:
+    sink = ChunkWatch()
+    # A step of the self-test takes a simulated second: far longer than the test.
+    system = make_system(sink=sink, time_scale=10.0)
+    vehicle_id = first_vehicle(system, golf)
+    command_id = self_test(system, vehicle_id)
+    await sink.wait_chunk(command_id, 1)
+
+    assert system.halt(vehicle_id, command_id) == "halting"
+    async with asyncio.timeout(2.0):
+        finished = await sink.wait_finished(command_id)
+
+    chunks = sink.chunks(command_id)
+    assert [c.sequence_number for c in chunks] == [1, 2]
+    assert [c.is_final for c in chunks] == [False, True]
+    assert [c.payload.get("progress") for c in chunks] == [0, None]
+    stop = chunks[-1].payload
+    assert (stop["state"], stop["routineId"]) == ("stopped", "0x0203")
+    assert stop["udsResponse"] == "7102020300"
+    assert (finished.status, finished.error_message) == ("completed", None)
+
+
+async def test_halting_a_queued_command_ends_it_failed_without_running(
+    make_system: MakeSystem, golf: FleetSpec
+) -> None:
+    sink = ChunkWatch()
+    system = make_system(sink=sink, time_scale=10.0)
+    vehicle_id = first_vehicle(system, golf)
+    running = self_test(system, vehicle_id)
+    queued = self_test(system, vehicle_id)
+    await sink.wait_chunk(running, 1)
+
+    assert system.halt(vehicle_id, queued) == "dropped"
+    assert system.halt(vehicle_id, running) == "halting"
+    async with asyncio.timeout(2.0):
+        await system.drain()
+
+    (finished,) = sink.for_command(queued)
+    assert isinstance(finished, Finished)
+    assert (finished.status, finished.error_message) == ("failed", HALTED_BEFORE_START)
+    assert sink.finished(running).status == "completed"  # type: ignore[union-attr]
+
+
+async def test_a_command_without_a_stop_cannot_be_halted(
+    make_system: MakeSystem, golf: FleetSpec
+) -> None:
+    sink = GatedStart()
+    system = make_system(sink=sink)
+    vehicle_id = first_vehicle(system, golf)
+    command_id = submit(system, vehicle_id, "ReadDTC", ecuAddress="0x01")
+    await sink.entered.wait()
+
+    assert system.halt(vehicle_id, command_id) == "not_stoppable"
+    sink.gate.set()
+    finished = await sink.wait_finished(command_id)
+
+    assert finished.status == "completed"
+    assert [c.is_final for c in sink.chunks(command_id)] == [True]
+    assert system.halt(vehicle_id, command_id) == "unknown"
+
+
+async def test_a_routine_the_ecu_refuses_to_stop_is_dropped_failed(
+    make_system: MakeSystem, golf: FleetSpec
+) -> None:
+    sink = GatedStart()
+    system = make_system(sink=sink)
+    vehicle_id = first_vehicle(system, golf)
+    command_id = submit(system, vehicle_id, "RoutineControl", ecuAddress="0x01", routineId="0xFF01")
+    await sink.entered.wait()
+
+    assert system.halt(vehicle_id, command_id) == "halting"
+    sink.gate.set()
+    finished = await sink.wait_finished(command_id)
+
+    assert (finished.status, finished.error_message) == ("failed", HALT_REFUSED)
+    assert sink.chunks(command_id) == []

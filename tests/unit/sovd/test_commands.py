@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -157,6 +157,101 @@ def test_clear_dtc_of_a_code_without_uds_form_is_out_of_range(run_one: RunOne) -
     chunk = run_one("ClearDTC", ecuAddress="0x01", dtcCode="P4420")
 
     assert_negative(chunk, services.ClearDiagnosticInformation, 0x31, "requestOutOfRange")
+
+
+# ReadDTCDetails --------------------------------------------------------------------------
+
+# Every extended data record is four bytes: counters (occurrence, aging), first and last
+# occurrence (Unix time).
+EXTENDED_RECORD_SIZE = 4
+
+
+def test_dtc_details_give_the_snapshot_and_the_extended_data(
+    run: Callable[..., list[Any]], vehicle: VehicleState, now: datetime
+) -> None:
+    snapshot, extended = run("ReadDTCDetails", ecuAddress="0x01", dtcCode="P0420")
+
+    assert (snapshot.is_final, extended.is_final) == (False, True)
+    record = vehicle.ecus[0x01].history[0x042000]
+    for chunk in (snapshot, extended):
+        assert chunk.payload["dtcCode"] == "P0420"
+        assert chunk.payload["udsDtc"] == "0x042000"
+        assert chunk.payload["statusByte"] == "0x2F"
+        assert chunk.payload["status"]["confirmedDTC"] is True
+    identifiers = snapshot.payload["snapshot"]["identifiers"]
+    assert snapshot.payload["snapshot"]["recordNumber"] == 1
+    assert [int(i["dataId"], 16) for i in identifiers] == list(record.snapshot)
+    assert {int(i["dataId"], 16): i["value"] for i in identifiers} == record.snapshot
+    data = extended.payload["extendedData"]
+    assert data["occurrenceCounter"] == record.occurrences >= 1
+    assert data["agingCounter"] == 0
+    first, last = (datetime.fromisoformat(data[k]) for k in ("firstOccurrence", "lastOccurrence"))
+    assert first <= last <= now
+
+
+def test_dtc_snapshot_bytes_decode_with_udsoncan(run: Callable[..., list[Any]]) -> None:
+    snapshot, _ = run("ReadDTCDetails", ecuAddress="0x01", dtcCode="P0420")
+
+    response = uds(snapshot)
+    formats = {did: fmt for did, (fmt, _, _) in OBD_SCALING.items()}
+    services.ReadDTCInformation.interpret_response(
+        response,
+        services.ReadDTCInformation.Subfunction.reportDTCSnapshotRecordByDTCNumber,
+        didconfig=formats,
+    )
+    (dtc,) = response.service_data.dtcs
+    assert dtc.id == 0x042000
+    assert dtc.status.get_byte_as_int() == 0x2F
+    identifiers = snapshot.payload["snapshot"]["identifiers"]
+    readable = {int(i["dataId"], 16): i["value"] for i in identifiers}
+    assert [entry.record_number for entry in dtc.snapshots] == [1] * len(readable)
+    decoded = {}
+    for entry in dtc.snapshots:
+        _, resolution, offset = OBD_SCALING[entry.did]
+        (raw,) = entry.data
+        decoded[entry.did] = raw * resolution + offset
+    assert list(decoded) == list(readable)
+    for did, value in readable.items():
+        assert decoded[did] == pytest.approx(value, abs=0.01)
+
+
+def test_dtc_extended_data_bytes_decode_with_udsoncan(run: Callable[..., list[Any]]) -> None:
+    _, extended = run("ReadDTCDetails", ecuAddress="0x01", dtcCode="P0171")
+
+    response = uds(extended)
+    services.ReadDTCInformation.interpret_response(
+        response,
+        services.ReadDTCInformation.Subfunction.reportDTCExtendedDataRecordByDTCNumber,
+        extended_data_size=EXTENDED_RECORD_SIZE,
+    )
+    (dtc,) = response.service_data.dtcs
+    assert dtc.id == 0x017100
+    assert dtc.status.get_byte_as_int() == 0x24
+    records = {e.record_number: e.raw_data for e in dtc.extended_data}
+    assert set(records) == {0x01, 0x02, 0x03}
+    data = extended.payload["extendedData"]
+    assert struct.unpack(">HH", records[0x01]) == (
+        data["occurrenceCounter"],
+        data["agingCounter"],
+    )
+    for number, key in ((0x02, "firstOccurrence"), (0x03, "lastOccurrence")):
+        stamp = int(datetime.fromisoformat(data[key]).timestamp())
+        assert int.from_bytes(records[number], "big") == stamp
+
+
+@pytest.mark.parametrize("code", ["P0300", "P4420"])
+def test_dtc_details_of_a_fault_not_stored_are_out_of_range(run_one: RunOne, code: str) -> None:
+    chunk = run_one("ReadDTCDetails", ecuAddress="0x01", dtcCode=code)
+
+    assert_negative(chunk, services.ReadDTCInformation, 0x31, "requestOutOfRange")
+
+
+def test_a_cleared_fault_has_no_details(run_one: RunOne) -> None:
+    run_one("ClearDTC", ecuAddress="0x01", dtcCode="P0420")
+
+    chunk = run_one("ReadDTCDetails", ecuAddress="0x01", dtcCode="P0420")
+
+    assert_negative(chunk, services.ReadDTCInformation, 0x31, "requestOutOfRange")
 
 
 # ReadDataByID ----------------------------------------------------------------------------
@@ -443,6 +538,62 @@ def test_changing_session_relocks_security(run_one: RunOne, vehicle: VehicleStat
     run_one("DiagnosticSessionControl", ecuAddress="0x01", session="default")
 
     assert vehicle.ecus[0x01].security.unlocked_level is None
+
+
+# The session timer (S3) ------------------------------------------------------------------
+
+
+def session_of(run: Callable[..., list[Any]], at: datetime, ecu: str = "0x01") -> Any:
+    (chunk,) = run("ReadDataByID", at=at, ecuAddress=ecu, dataId="0xF186")
+    return chunk.payload["value"]
+
+
+def test_a_session_ends_after_its_timeout_without_requests_and_security_relocks(
+    run: Callable[..., list[Any]], run_one: RunOne, vehicle: VehicleState, now: datetime
+) -> None:
+    unlock(run_one)
+    entered = run_one(
+        "DiagnosticSessionControl", ecuAddress="0x01", session="extended", sessionTimeoutS=5
+    )
+    assert entered.payload["sessionTimeoutS"] == 5
+    assert vehicle.ecus[0x01].security.unlocked_level == 1
+
+    assert session_of(run, now + timedelta(seconds=5.5)) == "default"
+    assert vehicle.ecus[0x01].session == Session.DEFAULT
+    assert vehicle.ecus[0x01].security.unlocked_level is None
+
+
+def test_requests_to_the_ecu_keep_its_session_alive(
+    run: Callable[..., list[Any]], run_one: RunOne, now: datetime
+) -> None:
+    run_one("DiagnosticSessionControl", ecuAddress="0x01", session="extended", sessionTimeoutS=5)
+
+    for seconds in (4, 8, 12, 16):
+        assert session_of(run, now + timedelta(seconds=seconds)) == "extended"
+    assert session_of(run, now + timedelta(seconds=21.5)) == "default"
+
+
+def test_requests_to_another_ecu_do_not_keep_a_session_alive(
+    run: Callable[..., list[Any]], run_one: RunOne, vehicle: VehicleState, now: datetime
+) -> None:
+    run_one("DiagnosticSessionControl", ecuAddress="0x01", session="extended", sessionTimeoutS=5)
+
+    assert session_of(run, now + timedelta(seconds=4), ecu="0x03") == "default"
+    assert vehicle.ecus[0x01].session == Session.EXTENDED
+    session_of(run, now + timedelta(seconds=6), ecu="0x03")
+
+    assert vehicle.ecus[0x01].session == Session.DEFAULT
+
+
+def test_without_a_timeout_the_session_lasts_the_profiles_s3_time(
+    run: Callable[..., list[Any]], run_one: RunOne, vehicle: VehicleState, now: datetime
+) -> None:
+    s3 = vehicle.ecus[0x01].profile.session_timeout_s
+    entered = run_one("DiagnosticSessionControl", ecuAddress="0x01", session="extended")
+
+    assert entered.payload["sessionTimeoutS"] == s3
+    assert session_of(run, now + timedelta(seconds=s3 - 1)) == "extended"
+    assert session_of(run, now + timedelta(seconds=2 * s3)) == "default"
 
 
 # SecurityAccess --------------------------------------------------------------------------

@@ -75,3 +75,22 @@ def test_end_sessions_is_the_s3_timeout(vehicle: VehicleState) -> None:
     assert ecu.session == Session.DEFAULT
     assert ecu.security.unlocked_level is None
     assert set(vehicle.sessions().values()) == {"default"}
+
+
+def test_an_expired_session_shows_locked_before_the_next_request(
+    vehicle: VehicleState, now: datetime
+) -> None:
+    ecu = vehicle.ecus[0x01]
+    ecu.enter_session(Session.EXTENDED, timeout_s=5)
+    ecu.security.unlocked_level = 1
+    ecu.touch(now)
+
+    assert not ecu.session_expired(now + timedelta(seconds=4.9))
+    assert ecu.unlocked_level_at(now + timedelta(seconds=4.9)) == 1
+    assert ecu.session_expired(now + timedelta(seconds=5))
+    assert ecu.unlocked_level_at(now + timedelta(seconds=5)) is None
+    assert ecu.session == Session.EXTENDED, "looking changes nothing"
+
+    assert ecu.expire_session(now + timedelta(seconds=5))
+    assert (ecu.session, ecu.security.unlocked_level) == (Session.DEFAULT, None)
+    assert not ecu.session_expired(now + timedelta(hours=1)), "the default session never ends"
