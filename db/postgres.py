@@ -588,16 +588,16 @@ class PgCommands:
         since: datetime,
         limit: int,
     ) -> list[Command]:
-        rows = await self._pool.fetch(
+        rows = await self._db.fetch(
             LIST_MATCHING, vehicle_id, command_name, dict(params), since, limit
         )
         return [Command(**dict(r)) for r in rows]
 
     async def dismiss(self, command_id: UUID, at: datetime) -> bool:
-        return _affected(await self._pool.execute(DISMISS_COMMAND, command_id, at)) == 1
+        return _affected(await self._db.execute(DISMISS_COMMAND, command_id, at)) == 1
 
     async def is_dismissed(self, command_id: UUID) -> bool:
-        return bool(await self._pool.fetchval(COMMAND_DISMISSED, command_id))
+        return bool(await self._db.fetchval(COMMAND_DISMISSED, command_id))
 
     async def get(self, command_id: UUID) -> Command | None:
         row = await self._db.fetchrow(
