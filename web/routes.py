@@ -8,7 +8,7 @@ from web import health, openapi
 from web.auth import views as auth
 from web.commands import stream
 from web.commands import views as commands
-from web.sovd_api import data, discovery, faults
+from web.sovd_api import data, discovery, faults, locks
 from web.vehicles import views as vehicles
 
 
@@ -85,3 +85,11 @@ def setup_sovd_routes(router: web.UrlDispatcher) -> None:
     router.add_get(COMPONENT + "/configurations", data.list_configurations)
     router.add_get(COMPONENT + "/configurations/{data_id}", data.read_configuration)
     router.add_put(COMPONENT + "/configurations/{data_id}", data.write_configuration)
+
+    # locks
+    for entity in (V1, COMPONENT):
+        router.add_get(entity + "/locks", locks.list_locks)
+        router.add_post(entity + "/locks", locks.acquire_lock)
+        router.add_get(entity + "/locks/{lock_id}", locks.get_lock)
+        router.add_put(entity + "/locks/{lock_id}", locks.extend_lock)
+        router.add_delete(entity + "/locks/{lock_id}", locks.release_lock)
