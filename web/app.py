@@ -26,6 +26,8 @@ from web.middlewares import add_request_id_header, edge_middleware
 from web.openapi import openapi_ctx
 from web.routes import setup_routes
 from web.simulation import simulation_ctx
+from web.sovd_api.subscription_registry import SubscriptionRegistry
+from web.sovd_api.subscriptions import end_subscription_streams
 from web.typedefs import (
     Lifecycle,
     bus_key,
@@ -35,6 +37,7 @@ from web.typedefs import (
     open_websockets_key,
     registry_key,
     store_key,
+    subscriptions_key,
 )
 
 log = structlog.get_logger(__name__)
@@ -107,6 +110,7 @@ def create_app(
     app[metrics_key] = Metrics(registry)
     app[lifecycle_key] = Lifecycle()
     app[open_websockets_key] = set()
+    app[subscriptions_key] = SubscriptionRegistry()
     if store is not None:
         app[store_key] = store
     if bus is not None:
@@ -123,6 +127,7 @@ def create_app(
     )
     # Before the cleanup contexts close: open streams end with 1001, not by timeout.
     app.on_shutdown.append(close_websockets)
+    app.on_shutdown.append(end_subscription_streams)
     app.on_response_prepare.append(add_request_id_header)
     setup_routes(app)
     return app

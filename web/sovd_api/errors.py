@@ -77,6 +77,7 @@ def invalid_request(field: str, message: str) -> SovdApiError:
 # The API's problem codes in SOVD's words; the status stays as the problem says.
 _PROBLEM_CODES: dict[str, tuple[str, str | None]] = {
     "not_authenticated": ("insufficient-access-rights", None),
+    "invalid_token": ("insufficient-access-rights", None),
     "forbidden": ("insufficient-access-rights", None),
     "vehicle_not_found": ("vendor-specific", "entity-not-found"),
     "not_found": ("vendor-specific", "resource-not-found"),
