@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -16,6 +16,7 @@ from db.repositories import (
     DuplicateKey,
     FleetRecord,
     IdempotencyRecord,
+    SovdLock,
     VehicleFilter,
     WriteBatch,
 )
@@ -117,9 +118,11 @@ class MemoryVehicles:
     """Vehicles by id, plus sorted views (by VIN, per status and fleet) built on first use
     after a change, so listing a page of 100,000 vehicles does not scan them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_removed: Callable[[Collection[UUID]], None] | None = None) -> None:
         self._by_id: dict[UUID, Vehicle] = {}
         self._views: dict[tuple[str | None, str | None], list[Vehicle]] = {}
+        # Told which vehicles went, so rows naming them go too (ON DELETE CASCADE in PostgreSQL).
+        self._on_removed = on_removed or (lambda ids: None)
 
     async def upsert_many(self, vehicles: Sequence[Vehicle]) -> int:
         self._store_all(vehicles, replacing=frozenset())
@@ -146,6 +149,8 @@ class MemoryVehicles:
             doomed = [vid for vid, v in self._by_id.items() if v.fleet in replacing]
             for vehicle_id in doomed:
                 del self._by_id[vehicle_id]
+            kept = {vehicle.vehicle_id for vehicle in vehicles}
+            self._on_removed([vid for vid in doomed if vid not in kept])
         for vehicle in vehicles:
             self._by_id[vehicle.vehicle_id] = vehicle
         self._views.clear()
@@ -181,6 +186,7 @@ class MemoryVehicles:
         for vid in doomed:
             del self._by_id[vid]
         self._views.clear()
+        self._on_removed(doomed)
         return len(doomed)
 
 
@@ -334,13 +340,80 @@ class MemoryAudit:
         return _page(newest_first, keep, query.limit, query.offset)
 
 
+class MemoryLocks:
+    def __init__(self) -> None:
+        self._by_entity: dict[tuple[UUID, str], SovdLock] = {}
+        self._entity_of: dict[UUID, tuple[UUID, str]] = {}
+
+    def _live(self, key: tuple[UUID, str] | None, now: datetime) -> SovdLock | None:
+        lock = None if key is None else self._by_entity.get(key)
+        return lock if lock is not None and lock.expires_at > now else None
+
+    def _put(self, lock: SovdLock) -> None:
+        key = (lock.vehicle_id, lock.entity)
+        replaced = self._by_entity.get(key)
+        if replaced is not None:
+            del self._entity_of[replaced.lock_id]
+        self._by_entity[key] = lock
+        self._entity_of[lock.lock_id] = key
+
+    def _remove(self, lock: SovdLock) -> None:
+        del self._by_entity[(lock.vehicle_id, lock.entity)]
+        del self._entity_of[lock.lock_id]
+
+    async def acquire(
+        self, lock: SovdLock, now: datetime, *, break_lock: bool = False
+    ) -> SovdLock | None:
+        held = self._live((lock.vehicle_id, lock.entity), now)
+        if held is not None and held.owner_id != lock.owner_id and not break_lock:
+            return None
+        if held is not None and held.owner_id == lock.owner_id:
+            lock = attrs.evolve(lock, lock_id=held.lock_id)
+        self._put(lock)
+        return lock
+
+    async def get(self, vehicle_id: UUID, lock_id: UUID, now: datetime) -> SovdLock | None:
+        lock = self._live(self._entity_of.get(lock_id), now)
+        return lock if lock is not None and lock.vehicle_id == vehicle_id else None
+
+    async def held(
+        self, vehicle_id: UUID, entities: Sequence[str], now: datetime
+    ) -> builtins.list[SovdLock]:
+        found = (self._live((vehicle_id, entity), now) for entity in sorted(set(entities)))
+        return [lock for lock in found if lock is not None]
+
+    async def extend(
+        self, vehicle_id: UUID, lock_id: UUID, owner_id: UUID, expires_at: datetime, now: datetime
+    ) -> bool:
+        lock = await self.get(vehicle_id, lock_id, now)
+        if lock is None or lock.owner_id != owner_id:
+            return False
+        self._put(attrs.evolve(lock, expires_at=expires_at))
+        return True
+
+    async def release(
+        self, vehicle_id: UUID, lock_id: UUID, now: datetime, owner_id: UUID | None = None
+    ) -> bool:
+        lock = await self.get(vehicle_id, lock_id, now)
+        if lock is None or (owner_id is not None and lock.owner_id != owner_id):
+            return False
+        self._remove(lock)
+        return True
+
+    def forget_vehicles(self, vehicle_ids: Collection[UUID]) -> None:
+        gone = set(vehicle_ids)
+        for lock in [lock for key, lock in self._by_entity.items() if key[0] in gone]:
+            self._remove(lock)
+
+
 class MemoryStore:
     kind = "memory"
 
     def __init__(self) -> None:
         self.users = MemoryUsers()
         self.sessions = MemorySessions()
-        self.vehicles = MemoryVehicles()
+        self.locks = MemoryLocks()
+        self.vehicles = MemoryVehicles(on_removed=self.locks.forget_vehicles)
         self.fleets = MemoryFleets(self.vehicles)
         self.commands = MemoryCommands()
         self.responses = MemoryResponses()

@@ -26,7 +26,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 SELECT_APPLIED = "SELECT version FROM schema_migrations"
 RECORD_APPLIED = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 LEDGER_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
 
 
 @frozen
@@ -96,13 +95,16 @@ async def migrate(dsn: str) -> list[Migration]:
 
 
 async def check_schema(pool: asyncpg.Pool) -> None:
-    """Raises SchemaOutdated unless every bundled migration has been applied."""
-    wanted = max(m.version for m in load_migrations())
-    have = 0
+    """Raises SchemaOutdated unless every bundled migration has been applied. Versions may
+    have gaps, and one below the highest applied may still be missing, so each is looked for."""
+    wanted = {m.version for m in load_migrations()}
+    applied: set[int] = set()
     if await pool.fetchval(LEDGER_EXISTS):
-        have = await pool.fetchval(SCHEMA_VERSION)
-    if have < wanted:
+        applied = {row["version"] for row in await pool.fetch(SELECT_APPLIED)}
+    missing = sorted(wanted - applied)
+    if missing:
+        have = max(applied, default=0)
         raise SchemaOutdated(
-            f"database schema is at version {have}, this build needs {wanted}: "
-            "run `sovd-sim db migrate`"
+            f"database schema is at version {have} and lacks migrations "
+            f"{', '.join(map(str, missing))} this build needs: run `sovd-sim db migrate`"
         )

@@ -28,6 +28,7 @@ from db.repositories import (
     DuplicateKey,
     FleetRecord,
     IdempotencyRecord,
+    SovdLock,
     StoreUnavailable,
     VehicleFilter,
     WriteBatch,
@@ -691,6 +692,79 @@ class PgAudit:
         return Page(items=[AuditEntry(**dict(r)) for r in rows], total=int(total))
 
 
+LOCK_COLUMNS = "lock_id, vehicle_id, entity, owner_id, expires_at"
+# One statement, so two clients racing for a free entity cannot both win: the loser's insert
+# waits for the winner's row and then finds its WHERE false.
+ACQUIRE_LOCK = f"""
+INSERT INTO sovd_locks AS held ({LOCK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (vehicle_id, entity) DO UPDATE SET
+    lock_id = CASE WHEN held.owner_id = EXCLUDED.owner_id AND held.expires_at > $6
+                   THEN held.lock_id ELSE EXCLUDED.lock_id END,
+    owner_id = EXCLUDED.owner_id,
+    expires_at = EXCLUDED.expires_at
+WHERE held.expires_at <= $6 OR held.owner_id = EXCLUDED.owner_id OR $7::boolean
+RETURNING {LOCK_COLUMNS}
+"""
+GET_LOCK = f"""
+SELECT {LOCK_COLUMNS} FROM sovd_locks WHERE lock_id = $2 AND vehicle_id = $1 AND expires_at > $3
+"""
+HELD_LOCKS = f"""
+SELECT {LOCK_COLUMNS} FROM sovd_locks
+WHERE vehicle_id = $1 AND entity = ANY($2::text[]) AND expires_at > $3
+ORDER BY entity
+"""
+EXTEND_LOCK = """
+UPDATE sovd_locks SET expires_at = $4
+WHERE lock_id = $2 AND vehicle_id = $1 AND owner_id = $3 AND expires_at > $5
+"""
+RELEASE_LOCK = """
+DELETE FROM sovd_locks
+WHERE lock_id = $2 AND vehicle_id = $1 AND expires_at > $3 AND ($4::uuid IS NULL OR owner_id = $4)
+"""
+
+
+class PgLocks:
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
+
+    async def acquire(
+        self, lock: SovdLock, now: datetime, *, break_lock: bool = False
+    ) -> SovdLock | None:
+        row = await self._db.fetchrow(
+            ACQUIRE_LOCK,
+            lock.lock_id,
+            lock.vehicle_id,
+            lock.entity,
+            lock.owner_id,
+            lock.expires_at,
+            now,
+            break_lock,
+        )
+        return None if row is None else SovdLock(**dict(row))
+
+    async def get(self, vehicle_id: UUID, lock_id: UUID, now: datetime) -> SovdLock | None:
+        row = await self._db.fetchrow(GET_LOCK, vehicle_id, lock_id, now)
+        return None if row is None else SovdLock(**dict(row))
+
+    async def held(
+        self, vehicle_id: UUID, entities: Sequence[str], now: datetime
+    ) -> list[SovdLock]:
+        rows = await self._db.fetch(HELD_LOCKS, vehicle_id, list(entities), now)
+        return [SovdLock(**dict(r)) for r in rows]
+
+    async def extend(
+        self, vehicle_id: UUID, lock_id: UUID, owner_id: UUID, expires_at: datetime, now: datetime
+    ) -> bool:
+        result = await self._db.execute(EXTEND_LOCK, vehicle_id, lock_id, owner_id, expires_at, now)
+        return _affected(result) == 1
+
+    async def release(
+        self, vehicle_id: UUID, lock_id: UUID, now: datetime, owner_id: UUID | None = None
+    ) -> bool:
+        result = await self._db.execute(RELEASE_LOCK, vehicle_id, lock_id, now, owner_id)
+        return _affected(result) == 1
+
+
 class PostgresStore:
     kind = "postgresql"
 
@@ -704,6 +778,7 @@ class PostgresStore:
         self.commands = PgCommands(db)
         self.responses = PgResponses(db)
         self.audit = PgAudit(db)
+        self.locks = PgLocks(db)
 
     async def ping(self) -> None:
         async with self._db.connection(acquire_timeout_s=2) as conn:

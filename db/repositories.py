@@ -85,6 +85,18 @@ class FleetRecord:
 
 
 @frozen
+class SovdLock:
+    """A client's lock on one SOVD entity of a vehicle (`entity`: "vehicle" or
+    "components/<id>"), held until `expires_at`; past it, the lock is as if it did not exist."""
+
+    lock_id: UUID
+    vehicle_id: UUID
+    entity: str
+    owner_id: UUID
+    expires_at: datetime
+
+
+@frozen
 class CommandFilter:
     vehicle_id: UUID | None = None
     user_id: UUID | None = None
@@ -206,6 +218,43 @@ class AuditRepository(Protocol):
     async def list(self, query: AuditFilter) -> Page[AuditEntry]: ...
 
 
+class LockRepository(Protocol):
+    """At most one lock per (vehicle, entity). Every method takes the current time, so an
+    expired lock is ignored (and replaced) without a timer."""
+
+    async def acquire(
+        self, lock: SovdLock, now: datetime, *, break_lock: bool = False
+    ) -> SovdLock | None:
+        """Gives `lock.owner_id` the entity's lock until `lock.expires_at`, in one atomic
+        step; None (nothing changed) when another owner holds an unexpired lock on it,
+        unless `break_lock`. The owner's own unexpired lock keeps its id and takes the new
+        expiry; any other acquisition stores `lock.lock_id`. Returns the lock as stored."""
+        ...
+
+    async def get(self, vehicle_id: UUID, lock_id: UUID, now: datetime) -> SovdLock | None:
+        """The unexpired lock with this id on this vehicle."""
+        ...
+
+    async def held(
+        self, vehicle_id: UUID, entities: Sequence[str], now: datetime
+    ) -> builtins.list[SovdLock]:
+        """The unexpired locks on any of these entities of the vehicle."""
+        ...
+
+    async def extend(
+        self, vehicle_id: UUID, lock_id: UUID, owner_id: UUID, expires_at: datetime, now: datetime
+    ) -> bool:
+        """Moves the expiry of the owner's unexpired lock; False when there is no such lock."""
+        ...
+
+    async def release(
+        self, vehicle_id: UUID, lock_id: UUID, now: datetime, owner_id: UUID | None = None
+    ) -> bool:
+        """Deletes the unexpired lock (only if `owner_id` holds it, unless None); False when
+        there is no such lock."""
+        ...
+
+
 class Store(Protocol):
     """Everything the service keeps. `kind` names the backend in logs and health output."""
 
@@ -225,6 +274,8 @@ class Store(Protocol):
     def responses(self) -> ResponseRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def locks(self) -> LockRepository: ...
 
     async def ping(self) -> None:
         """Returns when the store answers; raises StoreUnavailable otherwise."""

@@ -26,6 +26,8 @@ from web.middlewares import add_request_id_header, edge_middleware
 from web.openapi import openapi_ctx
 from web.routes import setup_routes
 from web.simulation import simulation_ctx
+from web.sovd_api.subscription_registry import SubscriptionRegistry
+from web.sovd_api.subscriptions import end_subscription_streams
 from web.typedefs import (
     Lifecycle,
     bus_key,
@@ -36,6 +38,7 @@ from web.typedefs import (
     registry_key,
     starting_executions_key,
     store_key,
+    subscriptions_key,
 )
 
 log = structlog.get_logger(__name__)
@@ -109,6 +112,7 @@ def create_app(
     app[lifecycle_key] = Lifecycle()
     app[open_websockets_key] = set()
     app[starting_executions_key] = set()
+    app[subscriptions_key] = SubscriptionRegistry()
     if store is not None:
         app[store_key] = store
     if bus is not None:
@@ -125,6 +129,7 @@ def create_app(
     )
     # Before the cleanup contexts close: open streams end with 1001, not by timeout.
     app.on_shutdown.append(close_websockets)
+    app.on_shutdown.append(end_subscription_streams)
     app.on_response_prepare.append(add_request_id_header)
     setup_routes(app)
     return app

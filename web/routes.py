@@ -8,7 +8,7 @@ from web import health, openapi
 from web.auth import views as auth
 from web.commands import stream
 from web.commands import views as commands
-from web.sovd_api import data, discovery, faults, modes, operations
+from web.sovd_api import data, discovery, faults, locks, modes, operations, subscriptions
 from web.vehicles import views as vehicles
 
 
@@ -101,3 +101,17 @@ def setup_sovd_routes(router: web.UrlDispatcher) -> None:
     router.add_put(COMPONENT + "/modes/session", modes.set_session)
     router.add_get(COMPONENT + "/modes/security", modes.get_security)
     router.add_put(COMPONENT + "/modes/security", modes.set_security)
+
+    # locks and cyclic subscriptions
+    for entity in (V1, COMPONENT):
+        router.add_get(entity + "/locks", locks.list_locks)
+        router.add_post(entity + "/locks", locks.acquire_lock)
+        router.add_get(entity + "/locks/{lock_id}", locks.get_lock)
+        router.add_put(entity + "/locks/{lock_id}", locks.extend_lock)
+        router.add_delete(entity + "/locks/{lock_id}", locks.release_lock)
+    subscription = COMPONENT + "/cyclic-subscriptions/{subscription_id}"
+    router.add_get(COMPONENT + "/cyclic-subscriptions", subscriptions.list_subscriptions)
+    router.add_post(COMPONENT + "/cyclic-subscriptions", subscriptions.create_subscription)
+    router.add_get(subscription, subscriptions.get_subscription)
+    router.add_delete(subscription, subscriptions.delete_subscription)
+    router.add_get(subscription + "/events", subscriptions.stream_events)

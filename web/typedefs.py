@@ -21,6 +21,7 @@ from web.commands.service import CommandService
 from web.config import Config
 from web.hub import EventHub
 from web.metrics import Metrics
+from web.sovd_api.subscription_registry import SubscriptionRegistry
 from web.vehicles.fleets import FleetService
 
 
@@ -34,6 +35,7 @@ config_key = web.AppKey("config", Config)
 metrics_key = web.AppKey("metrics", Metrics)
 registry_key = web.AppKey("prometheus_registry", CollectorRegistry)
 lifecycle_key = web.AppKey("lifecycle", Lifecycle)
+subscriptions_key = web.AppKey("cyclic_subscriptions", SubscriptionRegistry)
 
 # Opened by the cleanup contexts, in the order create_app lists them.
 store_key = web.AppKey("store", Store)

@@ -8,7 +8,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db.migrate import MigrationError, apply_migrations, load_migrations, migrate
+from db.migrate import (
+    MigrationError,
+    SchemaOutdated,
+    apply_migrations,
+    check_schema,
+    load_migrations,
+    migrate,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +78,38 @@ async def test_failing_migration_rolls_back_alone(empty_dsn: str, tmp_path: Path
         assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 1
     finally:
         await conn.close()
+
+
+async def test_a_migration_added_below_the_newest_is_applied_later(
+    empty_dsn: str, tmp_path: Path
+) -> None:
+    """Versions may have gaps, and a branch merged late may fill one below the newest."""
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    (tmp_path / "0007_seventh.sql").write_text("CREATE TABLE seventh (id int);")
+    conn = await asyncpg.connect(empty_dsn)
+
+    async def applied_versions() -> list[int]:
+        return [m.version for m in await apply_migrations(conn, load_migrations(tmp_path))]
+
+    try:
+        assert await applied_versions() == [1, 7]
+        (tmp_path / "0006_sixth.sql").write_text("CREATE TABLE sixth (id int);")
+        assert await applied_versions() == [6]
+    finally:
+        await conn.close()
+
+
+async def test_schema_check_finds_a_missing_migration_below_the_newest(empty_dsn: str) -> None:
+    await migrate(empty_dsn)
+    pool = await asyncpg.create_pool(empty_dsn, min_size=1, max_size=1)
+    try:
+        await check_schema(pool)
+        skipped = load_migrations()[-2].version
+        await pool.execute("DELETE FROM schema_migrations WHERE version = $1", skipped)
+        with pytest.raises(SchemaOutdated, match=rf"lacks migrations {skipped} "):
+            await check_schema(pool)
+    finally:
+        await pool.close()
 
 
 def test_badly_named_migration_is_refused(tmp_path: Path) -> None:

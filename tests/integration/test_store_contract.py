@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,8 @@ from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
+    FleetRecord,
+    SovdLock,
     StatusChange,
     Store,
     VehicleFilter,
@@ -376,3 +379,118 @@ async def test_commands_matching_name_and_params_newest_first_without_dismissed(
     assert await store.commands.is_dismissed(second.command_id)
     assert await matching() == [first.command_id]
     assert (await store.commands.list(CommandFilter(vehicle_id=car.vehicle_id))).total == 6
+
+
+def a_lock(
+    vehicle: Vehicle, owner: User, seconds: int = 60, entity: str = "components/engine"
+) -> SovdLock:
+    return SovdLock(
+        uuid.uuid4(), vehicle.vehicle_id, entity, owner.user_id, NOW + timedelta(seconds=seconds)
+    )
+
+
+async def test_a_lock_has_one_owner_until_it_expires(store: Store) -> None:
+    alice, bob, car = a_user("alice"), a_user("bob"), a_vehicle(VINS[0])
+    await store.vehicles.upsert_many([car])
+    wanted = a_lock(car, alice)
+    held = await store.locks.acquire(wanted, NOW)
+    assert held == wanted
+    assert await store.locks.get(car.vehicle_id, wanted.lock_id, NOW) == wanted
+    assert await store.locks.acquire(a_lock(car, bob), NOW) is None
+    assert await store.locks.held(car.vehicle_id, ["components/engine", "vehicle"], NOW) == [held]
+
+    later = NOW + timedelta(seconds=60)  # the moment it expires
+    assert await store.locks.get(car.vehicle_id, wanted.lock_id, later) is None
+    assert await store.locks.held(car.vehicle_id, ["components/engine"], later) == []
+    taken = a_lock(car, bob, seconds=120)
+    assert await store.locks.acquire(taken, later) == taken
+    assert await store.locks.get(car.vehicle_id, wanted.lock_id, later) is None
+
+
+async def test_the_owner_extends_its_lock_under_the_same_id(store: Store) -> None:
+    alice, car = a_user("alice"), a_vehicle(VINS[0])
+    await store.vehicles.upsert_many([car])
+    first = a_lock(car, alice, seconds=10)
+    await store.locks.acquire(first, NOW)
+    again = await store.locks.acquire(a_lock(car, alice, seconds=300), NOW)
+    assert again is not None
+    assert (again.lock_id, again.expires_at) == (first.lock_id, NOW + timedelta(seconds=300))
+
+    moved = NOW + timedelta(seconds=30)
+    assert await store.locks.extend(car.vehicle_id, first.lock_id, alice.user_id, moved, NOW)
+    stored = await store.locks.get(car.vehicle_id, first.lock_id, NOW)
+    assert stored is not None and stored.expires_at == moved
+    assert not await store.locks.extend(car.vehicle_id, first.lock_id, uuid.uuid4(), moved, NOW)
+    assert not await store.locks.extend(car.vehicle_id, uuid.uuid4(), alice.user_id, moved, NOW)
+    assert not await store.locks.extend(car.vehicle_id, first.lock_id, alice.user_id, moved, moved)
+
+    expired = await store.locks.acquire(a_lock(car, alice), moved)
+    assert expired is not None and expired.lock_id != first.lock_id
+
+
+async def test_breaking_a_lock_gives_it_a_new_owner_and_id(store: Store) -> None:
+    alice, root, car = a_user("alice"), a_user("root", "admin"), a_vehicle(VINS[0])
+    await store.vehicles.upsert_many([car])
+    held = a_lock(car, alice)
+    await store.locks.acquire(held, NOW)
+    broken = a_lock(car, root)
+    assert await store.locks.acquire(broken, NOW, break_lock=True) == broken
+    assert await store.locks.get(car.vehicle_id, held.lock_id, NOW) is None
+    assert await store.locks.held(car.vehicle_id, ["components/engine"], NOW) == [broken]
+
+
+async def test_locks_are_per_vehicle_and_entity(store: Store) -> None:
+    alice, bob = a_user("alice"), a_user("bob")
+    car, van = a_vehicle(VINS[0]), a_vehicle(VINS[1])
+    await store.vehicles.upsert_many([car, van])
+    engine = a_lock(car, alice)
+    whole_car = a_lock(car, bob, entity="vehicle")
+    van_engine = a_lock(van, bob)
+    for lock in (engine, whole_car, van_engine):
+        assert await store.locks.acquire(lock, NOW) == lock
+    held = await store.locks.held(car.vehicle_id, ["vehicle", "components/engine"], NOW)
+    assert sorted(held, key=lambda lock: lock.entity) == [engine, whole_car]
+    assert await store.locks.held(car.vehicle_id, ["components/brakes"], NOW) == []
+    assert await store.locks.get(van.vehicle_id, engine.lock_id, NOW) is None
+
+
+async def test_releasing_a_lock(store: Store) -> None:
+    alice, bob, car = a_user("alice"), a_user("bob"), a_vehicle(VINS[0])
+    await store.vehicles.upsert_many([car])
+    lock = a_lock(car, alice)
+    await store.locks.acquire(lock, NOW)
+    assert not await store.locks.release(car.vehicle_id, lock.lock_id, NOW, bob.user_id)
+    assert await store.locks.release(car.vehicle_id, lock.lock_id, NOW, alice.user_id)
+    assert not await store.locks.release(car.vehicle_id, lock.lock_id, NOW, alice.user_id)
+    assert await store.locks.get(car.vehicle_id, lock.lock_id, NOW) is None
+
+    another = a_lock(car, alice)
+    await store.locks.acquire(another, NOW)
+    assert await store.locks.release(car.vehicle_id, another.lock_id, NOW)  # anyone's
+    assert await store.locks.acquire(a_lock(car, bob), NOW) is not None
+
+
+async def test_concurrent_acquisitions_have_one_winner(store: Store) -> None:
+    users = [a_user(f"user{n}") for n in range(6)]
+    car = a_vehicle(VINS[0])
+    await store.vehicles.upsert_many([car])
+    attempts = [a_lock(car, user) for user in users]
+    results = await asyncio.gather(*(store.locks.acquire(lock, NOW) for lock in attempts))
+    winners = [lock for lock in results if lock is not None]
+    assert len(winners) == 1
+    assert await store.locks.held(car.vehicle_id, ["components/engine"], NOW) == winners
+
+
+async def test_a_deleted_vehicle_takes_its_locks_along(store: Store) -> None:
+    alice, car, van = a_user("alice"), a_vehicle(VINS[0]), a_vehicle(VINS[1], fleet="vans")
+    await store.fleets.save([FleetRecord("vans", {"fleets": []}, 1, NOW, NOW)], [van])
+    await store.vehicles.upsert_many([car])
+    car_lock, van_lock = a_lock(car, alice), a_lock(van, alice)
+    await store.locks.acquire(car_lock, NOW)
+    await store.locks.acquire(van_lock, NOW)
+    await store.fleets.delete("vans")
+    assert await store.locks.get(van.vehicle_id, van_lock.lock_id, NOW) is None
+    assert await store.locks.get(car.vehicle_id, car_lock.lock_id, NOW) == car_lock
+    # The same vehicle spawned again starts without locks.
+    await store.vehicles.upsert_many([van])
+    assert await store.locks.held(van.vehicle_id, ["components/engine"], NOW) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 from uuid import UUID
@@ -29,6 +30,11 @@ PUBLIC_PATHS = frozenset(
     }
 )
 PUBLIC_PREFIXES = ("/api/v1/docs/",)
+# Browsers' EventSource cannot send headers, so a cyclic subscription's event stream also
+# takes the access token as `?token=`; the access log redacts it (web.auth.websocket).
+QUERY_TOKEN_PATH = re.compile(
+    r"^/vehicles/[^/]+/sovd/v1/components/[^/]+/cyclic-subscriptions/[^/]+/events$"
+)
 
 HandlerFunc = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=HandlerFunc)
@@ -55,6 +61,14 @@ def bearer_token(request: web.Request) -> str | None:
     return token
 
 
+def request_token(request: web.Request) -> str | None:
+    """The bearer token, or `?token=` on the paths that take one."""
+    token = bearer_token(request)
+    if token is None and request.method == "GET" and QUERY_TOKEN_PATH.match(request.path):
+        token = request.query.get("token") or None
+    return token
+
+
 def needs_authentication(request: web.Request) -> bool:
     path = request.path
     if request.method == "OPTIONS" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
@@ -77,7 +91,7 @@ async def authenticate_request(request: web.Request) -> AuthenticatedUser:
 
 
 async def _authenticate(request: web.Request) -> AuthenticatedUser:
-    token = bearer_token(request)
+    token = request_token(request)
     if token is None:
         raise not_authenticated()
     user = await request.app[auth_service_key].authenticate(token)

@@ -96,7 +96,7 @@ class LoginThrottle:
         extra = len(failures) - free
         if extra < 0:
             return
-        wait = min(self._window_s, float(2**min(extra, 30)))
+        wait = min(self._window_s, float(2 ** min(extra, 30)))
         allowed_at = failures[-1] + wait
         if now < allowed_at:
             raise LoginThrottled(scope, self._retry_after(allowed_at, now))

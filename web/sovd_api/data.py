@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from actors.actor import VehicleActor
 from sovd.dids import DID_CATALOG, DIDS_BY_KEY, IDENTIFICATION_DIDS, DidInfo, ScaledCodec
 from sovd.entities import Component
 from web.auth.guards import require_role
@@ -86,7 +87,7 @@ def _writable(component: Component) -> list[DidInfo]:
     return [info for info in supported(component) if info.write is not None]
 
 
-def _find(component: Component, ident: str) -> DidInfo:
+def find_data(component: Component, ident: str) -> DidInfo:
     """A data identifier by its key (`vin`) or its number (`F190`, `0xF190`)."""
     wanted = ident.lower()
     info = DIDS_BY_KEY.get(wanted)
@@ -169,7 +170,15 @@ async def read_data(request: web.Request) -> web.Response:
     check_query(request)
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
-    info = _find(component, request.match_info["data_id"])
+    info = find_data(component, request.match_info["data_id"])
+    body = await read_value(request, vehicle, component, info)
+    return respond(request, body, read_value_schema(info))
+
+
+async def read_value(
+    request: web.Request, vehicle: VehicleActor, component: Component, info: DidInfo
+) -> dict[str, Any]:
+    """The data resource's current value (ReadDataByID), as its GET answers it."""
     outcome = await run_command(
         request,
         vehicle,
@@ -177,7 +186,7 @@ async def read_data(request: web.Request) -> web.Response:
         {"ecuAddress": component.ecu_address, "dataId": info.data_id},
     )
     reply = outcome.final_payload or {}
-    body = {
+    return {
         "id": info.key,
         "data": {info.key: reply["value"]},
         "x-sovdsim": {
@@ -187,7 +196,6 @@ async def read_data(request: web.Request) -> web.Response:
             "uds_response": reply["udsResponse"],
         },
     }
-    return respond(request, body, read_value_schema(info))
 
 
 @require_role("engineer", "admin")
@@ -195,7 +203,7 @@ async def write_data(request: web.Request) -> web.Response:
     check_query(request)
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
-    info = _find(component, request.match_info["data_id"])
+    info = find_data(component, request.match_info["data_id"])
     if info.write is None:
         raise vendor_error(
             405,
@@ -252,7 +260,7 @@ async def list_configurations(request: web.Request) -> web.Response:
 
 
 def _configuration(request: web.Request, component: Component) -> DidInfo:
-    info = _find(component, request.match_info["data_id"])
+    info = find_data(component, request.match_info["data_id"])
     if info.write is None:
         raise resource_not_found(f"configuration {request.match_info['data_id']!r}")
     return info

@@ -11,6 +11,7 @@ from web.auth.guards import (
     ensure_visible,
     needs_authentication,
     owner_filter,
+    request_token,
     require_role,
 )
 from web.auth.service import AuthenticatedUser
@@ -42,6 +43,28 @@ def user(role: str) -> AuthenticatedUser:
 def test_bearer_token_parsing(header: str, token: str | None) -> None:
     request = make_mocked_request("GET", "/api/v1/x", headers={"Authorization": header})
     assert bearer_token(request) == token
+
+
+EVENTS = "/vehicles/v/sovd/v1/components/c/cyclic-subscriptions/s/events"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "token"),
+    [
+        ("GET", f"{EVENTS}?token=abc", {}, "abc"),
+        ("GET", f"{EVENTS}?token=abc", {"Authorization": "Bearer xyz"}, "xyz"),
+        ("GET", f"{EVENTS}?token=", {}, None),
+        ("POST", f"{EVENTS}?token=abc", {}, None),
+        ("GET", f"{EVENTS}/more?token=abc", {}, None),
+        ("GET", "/vehicles/v/sovd/v1/components/c/cyclic-subscriptions/s?token=abc", {}, None),
+        ("GET", "/vehicles/v/sovd/v1/components/c/data/vin?token=abc", {}, None),
+        ("GET", "/api/v1/commands?token=abc", {}, None),
+    ],
+)
+def test_query_token_only_on_event_streams(
+    method: str, path: str, headers: dict[str, str], token: str | None
+) -> None:
+    assert request_token(make_mocked_request(method, path, headers=headers)) == token
 
 
 @pytest.mark.parametrize(
