@@ -75,3 +75,22 @@ def test_end_sessions_is_the_s3_timeout(vehicle: VehicleState) -> None:
     assert ecu.session == Session.DEFAULT
     assert ecu.security.unlocked_level is None
     assert set(vehicle.sessions().values()) == {"default"}
+
+
+def test_a_recorded_fault_is_stored_and_its_occurrences_counted(
+    vehicle: VehicleState, now: datetime
+) -> None:
+    ecu = vehicle.ecus[0x02]
+    misfire = encode_dtc("P0301")
+    vehicle.record_fault(ecu, misfire, 0x09)
+    first = ecu.history[misfire]
+
+    vehicle.advance_to(now + timedelta(minutes=5))
+    vehicle.record_fault(ecu, misfire, 0x2F)
+
+    assert ecu.dtcs[misfire] == 0x2F
+    record = ecu.history[misfire]
+    assert (record.first_at, record.last_at) == (now, now + timedelta(minutes=5))
+    assert record.occurrences == 2
+    assert first is record
+    assert set(record.snapshot) == set(ecu.profile.signal_dids) & set(vehicle.signals)
