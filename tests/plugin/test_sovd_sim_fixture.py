@@ -99,6 +99,7 @@ async def test_submit_stream_and_wait(sovd_sim: SovdSimClient) -> None:
     assert done["responses"][0]["response_payload"] == responses[0]["response_payload"]
 
 
+@pytest.mark.sovd_sim(time_scale=0.05)
 async def test_a_streaming_command_streams_its_chunks(sovd_sim: SovdSimClient) -> None:
     vehicle, ecu = await first_ecu(sovd_sim)
     command = await sovd_sim.submit(
