@@ -65,6 +65,7 @@ async def _sovd_sim(request: pytest.FixtureRequest) -> AsyncIterator[SovdSimClie
     if problem is not None:  # out of the except block, so pytest shows this line alone
         pytest.fail(f"{MARKER}: {problem}", pytrace=False)
 
+
 def _needs_pytest_asyncio() -> None:
     pytest.fail(NEEDS_PYTEST_ASYNCIO, pytrace=False)
 

@@ -9,7 +9,7 @@ import pytest
 # The plain pytest-asyncio runs keep pytest-aiohttp (installed here) out of them.
 WITHOUT_AIOHTTP = ("-p", "no:aiohttp")
 
-HELPERS = '''
+HELPERS = """
 import asyncio
 import time
 import urllib.request
@@ -26,11 +26,11 @@ async def first_ecu(sim: SovdSimClient) -> tuple[dict, str]:
 
 def dtc_codes(command: dict) -> list[str]:
     return [dtc["dtcCode"] for dtc in command["responses"][-1]["response_payload"]["dtcs"]]
-'''
+"""
 
 FEATURES = (
     HELPERS
-    + '''
+    + """
 
 SEEN = {}
 
@@ -178,7 +178,7 @@ async def test_fleet_and_vehicles(sovd_sim: SovdSimClient) -> None:
 @pytest.mark.sovd_sim(fleet="fleets/broken.toml")
 async def test_broken_fleet_file(sovd_sim: SovdSimClient) -> None:
     pass
-'''
+"""
 )
 
 TWO_TRUCKS = """
@@ -196,7 +196,7 @@ profile = "ford-f150"
 
 LOOP_SCOPED = (
     HELPERS
-    + '''
+    + """
 
 @pytest.mark.asyncio
 @pytest.mark.sovd_sim(vehicles=2)
@@ -209,7 +209,7 @@ async def test_one(sovd_sim: SovdSimClient) -> None:
 async def test_two(sovd_sim: SovdSimClient) -> None:
     vehicle, ecu = await first_ecu(sovd_sim)
     assert (await sovd_sim.run(vehicle, "ClearDTC", {"ecuAddress": ecu}))["status"] == "completed"
-'''
+"""
 )
 
 WITH_AIOHTTP = '''
@@ -238,14 +238,14 @@ async def test_an_app_under_test_uses_the_simulator(aiohttp_client, sovd_sim: So
     assert await response.json() == {"count": 3}
 '''
 
-MISMATCHED = '''
+MISMATCHED = """
 import pytest
 
 
 @pytest.mark.asyncio(loop_scope="function")
 async def test_on_another_loop(sovd_sim) -> None:
     await sovd_sim.vehicles()
-'''
+"""
 
 
 def ini(mode: str, loop_scope: str, test_loop_scope: str | None = None) -> str:
