@@ -63,9 +63,12 @@ class SimServer:
         if fleet_file is None:
             fleet_file = Path(self._files.name) / "fleet.toml"
             fleet_file.write_text(fleet_document(settings), encoding="utf-8")
-        # Mistakes in the fleet surface here, before a thread starts (InvalidFleetConfig).
-        read_fleet_file(str(fleet_file), settings.seed)
-        self.config = server_config(settings, fleet_file, self.admin_password)
+        try:  # mistakes in the fleet or the settings surface here, before a thread starts
+            read_fleet_file(str(fleet_file), settings.seed)
+            self.config = server_config(settings, fleet_file, self.admin_password)
+        except BaseException:
+            self._files.cleanup()
+            raise
         self._started: concurrent.futures.Future[str] = concurrent.futures.Future()
         self._stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._loop: asyncio.AbstractEventLoop | None = None
