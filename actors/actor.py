@@ -233,6 +233,20 @@ class VehicleActor:
             return "dropped"
         return "unknown"
 
+    def set_latency(self, latency: LatencyModel) -> None:
+        """The network latency of the commands this vehicle starts from now on."""
+        self._latency = latency
+
+    def store_fault(self, ecu_address: int, uds_dtc: int, status: int) -> None:
+        """The ECU at `ecu_address` detects a fault now, between commands (fault injection).
+        Raises UnknownEcu for an address this vehicle lacks."""
+        now = self._runtime.clock()
+        state = self._state
+        if state is None:
+            state = self._state = materialize_state(self.identity, now)
+        state.advance_to(now)
+        state.record_fault(state.ecu(ecu_address), uds_dtc, status)
+
     def _activate(self) -> deque[Envelope]:
         mailbox: deque[Envelope] = deque()
         self._mailbox = mailbox

@@ -18,6 +18,7 @@ from sovd.errors import DuplicateVehicle, SystemStopping, UnknownVehicle
 from sovd.fleet import FleetSpec, VehicleIdentity, build_fleet
 from sovd.records import utc_now
 from sovd.registry import CommandRegistry, CommandType
+from sovd.uds import encode_dtc
 
 logger = structlog.get_logger(__name__)
 
@@ -171,6 +172,24 @@ class ActorSystem:
         parsed = command.parse(params)
         command.check_target(parsed, actor.identity.profile)
         return actor, command, parsed
+
+    def set_latency(self, latency: LatencyModel) -> None:
+        """Every vehicle, fleets with a latency of their own included, waits `latency` before
+        answering the commands it starts from now on; so do vehicles added later without a
+        latency of their own."""
+        self.latency = latency
+        for actor in self._order:
+            actor.set_latency(latency)
+
+    def store_fault(
+        self, vehicle_id: UUID, ecu_address: int, dtc_code: str, status: int = 0x2F
+    ) -> None:
+        """The vehicle's ECU detects the fault `dtc_code` (`P0420`) now, with UDS status
+        byte `status`: fault injection for tests and demonstrations. Raises UnknownVehicle,
+        UnknownEcu, or ValueError for a code that is not SAE J2012."""
+        if not 0 <= status <= 0xFF:
+            raise ValueError(f"a DTC status is one byte, got {status:#x}")
+        self.get(vehicle_id).store_fault(ecu_address, encode_dtc(dtc_code), status)
 
     def halt(self, vehicle_id: UUID, command_id: UUID) -> HaltRequest:
         """Stops one of the vehicle's commands on its client's request (see VehicleActor.halt)."""

@@ -35,7 +35,7 @@ from pipeline import ADMIN_DSN, REDIS_URL, free_port, fresh_database, wait_ready
 from procstat import cpu_seconds, is_postgres, is_redis, of_process, used
 
 from loadtest.client import LeanPool, post_request
-from loadtest.run import percentile
+from loadtest.report import percentile
 
 INSERT = """INSERT INTO floor_commands (command_id, vehicle_id, command_name, params, at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::float8[])"""

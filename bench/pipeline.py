@@ -239,6 +239,7 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
                         str(plan.vehicles),
                         "--connections",
                         str(plan.connections),
+                        "--quiet",
                         env=env,
                     )
                     after, gc_after = cpu_seconds(), gc_pauses(url)

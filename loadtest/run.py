@@ -1,26 +1,33 @@
-"""Open-loop command load against a running server, and the report it produces.
+"""Open-loop command load against a running server.
 
 Commands are sent at a fixed rate whatever the server answers (open loop, so a slow server
-shows up as latency instead of hiding behind a slower client). Completion is observed on the
-fleet-wide WebSocket feed, so no polling adds load."""
+shows up as latency instead of hiding behind a slower client), in the mix's proportions,
+spread over the connected vehicles. Completion is observed on the fleet-wide WebSocket feed,
+so no polling adds load; a share of the commands is also followed on its own stream."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import time
-from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import aiohttp
 import orjson
-from attrs import define, field, frozen
+from attrs import frozen
 
 from loadtest.client import LeanPool, post_request
+from loadtest.mix import CommandMix, MixError
+from loadtest.report import TERMINAL, LoadReport
 
-TERMINAL = {"completed", "failed", "timed_out"}
+PROGRESS_EVERY_S = 1.0
+
+
+class LoadtestError(Exception):
+    """The run could not start: login refused, no connected vehicles."""
 
 
 @frozen
@@ -30,54 +37,11 @@ class LoadPlan:
     password: str
     rate: float
     duration_s: float
-    command_name: str = "ReadDTC"
-    command_params: dict[str, Any] | None = None
+    mix: CommandMix
     vehicles: int = 1000
     connections: int = 256
     drain_s: float = 15.0
-
-
-@define
-class LoadReport:
-    sent: int = 0
-    accepted: int = 0
-    rejected: Counter[int] = field(factory=Counter)
-    errors: Counter[str] = field(factory=Counter)
-    terminal: Counter[str] = field(factory=Counter)
-    post_latencies_s: list[float] = field(factory=list)
-    completion_latencies_s: list[float] = field(factory=list)
-    first_send: float = 0.0
-    last_completion: float = 0.0
-    cpu_s: float = 0.0
-    unanswered: int = 0
-
-    def completed_per_s(self) -> float:
-        elapsed = self.last_completion - self.first_send
-        return self.terminal["completed"] / elapsed if elapsed > 0 else 0.0
-
-    def lines(self) -> list[str]:
-        post, done = self.post_latencies_s, self.completion_latencies_s
-        return [
-            f"sent {self.sent}, accepted {self.accepted}, rejected {dict(self.rejected)}, "
-            f"client errors {dict(self.errors)}, unanswered when the run ended {self.unanswered}",
-            f"terminal {dict(self.terminal)}, "
-            f"never finished {self.accepted - sum(self.terminal.values())}",
-            f"completed commands/s: {self.completed_per_s():.0f}",
-            f"POST latency ms: p50 {percentile(post, 50):.1f}  p99 {percentile(post, 99):.1f}",
-            "POST-to-completed ms: "
-            f"p50 {percentile(done, 50):.1f}  p95 {percentile(done, 95):.1f}  "
-            f"p99 {percentile(done, 99):.1f}  max {percentile(done, 100):.1f}",
-            f"load generator CPU: {self.cpu_s:.2f} s "
-            f"({self.cpu_s / max(1, self.sent) * 1e6:.0f} us per command)",
-        ]
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index] * 1000
+    ws_fraction: float = 0.0
 
 
 async def _login(session: aiohttp.ClientSession, plan: LoadPlan) -> str:
@@ -86,15 +50,27 @@ async def _login(session: aiohttp.ClientSession, plan: LoadPlan) -> str:
         json={"username": plan.username, "password": plan.password},
     ) as response:
         if response.status != 200:
-            raise SystemExit(f"login failed: {response.status} {await response.text()}")
+            raise LoadtestError(f"login failed: {response.status} {await response.text()}")
         token: str = (await response.json())["access_token"]
         return token
 
 
+async def _check_commands(session: aiohttp.ClientSession, plan: LoadPlan, token: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(f"{plan.url}/api/v1/command-types", headers=headers) as response:
+        response.raise_for_status()
+        known = {entry["name"] for entry in await response.json()}
+    unknown = [name for name in plan.mix.names if name not in known]
+    if unknown:
+        raise MixError(
+            f"the server has no command {', '.join(unknown)}; it has {', '.join(sorted(known))}"
+        )
+
+
 async def _targets(
     session: aiohttp.ClientSession, plan: LoadPlan, token: str
-) -> list[tuple[str, dict[str, Any]]]:
-    """(vehicle id, params) pairs; without explicit params, each vehicle's first ECU."""
+) -> list[tuple[str, str]]:
+    """(vehicle id, address of its first ECU) of up to `plan.vehicles` connected vehicles."""
     headers = {"Authorization": f"Bearer {token}"}
     async with session.get(
         f"{plan.url}/api/v1/vehicles",
@@ -103,35 +79,101 @@ async def _targets(
     ) as response:
         response.raise_for_status()
         vehicle_ids = [v["vehicle_id"] for v in await response.json()]
-    if plan.command_params is not None:
-        return [(vehicle_id, plan.command_params) for vehicle_id in vehicle_ids]
     targets = []
     for vehicle_id in vehicle_ids:
         async with session.get(f"{plan.url}/api/v1/vehicles/{vehicle_id}", headers=headers) as r:
             r.raise_for_status()
             ecus = (await r.json())["ecus"]
-        targets.append((vehicle_id, {"ecuAddress": ecus[0]["ecu_address"]}))
+        targets.append((vehicle_id, ecus[0]["ecu_address"]))
     return targets
 
 
-async def run_load(plan: LoadPlan) -> LoadReport:
+class RequestBook:
+    """The prepared bytes of every (vehicle, command) pair, in sending order."""
+
+    def __init__(self, pool: LeanPool, plan: LoadPlan, token: str, targets: list[tuple[str, str]]):
+        self._host = f"{pool.host}:{pool.port}"
+        self._plan = plan
+        self._token = token
+        self._targets = targets
+        self._prepared: dict[tuple[int, str], bytes] = {}
+        self._names = itertools.cycle(plan.mix.sequence())
+
+    def next(self, index: int) -> tuple[str, bytes]:
+        name = next(self._names)
+        target = index % len(self._targets)
+        request = self._prepared.get((target, name))
+        if request is None:
+            vehicle_id, ecu_address = self._targets[target]
+            body = {
+                "vehicle_id": vehicle_id,
+                "command_name": name,
+                "command_params": self._plan.mix.params_for(name, ecu_address),
+            }
+            request = post_request(self._host, "/api/v1/commands", self._token, orjson.dumps(body))
+            self._prepared[(target, name)] = request
+        return name, request
+
+
+async def _follow_stream(
+    session: aiohttp.ClientSession,
+    ws_base: str,
+    token: str,
+    command_id: str,
+    started: float,
+    report: LoadReport,
+) -> None:
+    """One command's `/ws/responses/{id}`: its events counted, the time to its terminal
+    event recorded."""
+    report.streams_followed += 1
+    try:
+        async with session.ws_connect(
+            f"{ws_base}/ws/responses/{command_id}", params={"token": token}
+        ) as ws:
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                report.stream_events += 1
+                event = orjson.loads(message.data)
+                if event.get("event") == "error" or event.get("status") in TERMINAL:
+                    report.streams_completed += 1
+                    report.stream_latencies_s.append(time.perf_counter() - started)
+                    return
+        report.stream_errors["closed before the terminal event"] += 1
+    except aiohttp.ClientError as exc:
+        report.stream_errors[type(exc).__name__] += 1
+
+
+async def _show_progress(report: LoadReport, out: TextIO) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        print(report.progress_line(time.perf_counter()), file=out, flush=True)
+
+
+async def run_load(plan: LoadPlan, progress: TextIO | None = None) -> LoadReport:
+    """Runs the plan; with `progress`, a line on it each second."""
     report = LoadReport()
-    sent_at: dict[str, float] = {}
+    sent_at: dict[str, tuple[str, float]] = {}
     early: dict[str, tuple[str, float]] = {}
     finished = asyncio.Event()
     sending_done = asyncio.Event()
     cpu_before = time.process_time()
     async with aiohttp.ClientSession() as session:
         token = await _login(session, plan)
+        await _check_commands(session, plan, token)
         vehicles = await _targets(session, plan, token)
         if not vehicles:
-            raise SystemExit("the server has no connected vehicles")
-        ws_url = plan.url.replace("http", "ws", 1) + "/ws/fleet"
+            raise LoadtestError("the server has no connected vehicles")
+        ws_base = plan.url.replace("http", "ws", 1)
         feed = await session.ws_connect(
-            ws_url, params={"token": token, "status": ",".join(sorted(TERMINAL))}, max_msg_size=0
+            ws_base + "/ws/fleet",
+            params={"token": token, "status": ",".join(sorted(TERMINAL))},
+            max_msg_size=0,
         )
         pool = LeanPool(plan.url, plan.connections)
         await pool.open()
+        book = RequestBook(pool, plan, token, vehicles)
+        followers: set[asyncio.Task[None]] = set()
 
         outstanding = 0  # requests sent and not answered yet
         over = False  # the run has ended: closing connections answer what is left
@@ -142,13 +184,12 @@ async def run_load(plan: LoadPlan) -> LoadReport:
                 finished.set()
 
         def settle(command_id: str, status: str, at: float) -> None:
-            started = sent_at.pop(command_id, None)
-            if started is None:
+            known = sent_at.pop(command_id, None)
+            if known is None:
                 early[command_id] = (status, at)
                 return
-            report.terminal[status] += 1
-            report.completion_latencies_s.append(at - started)
-            report.last_completion = at
+            name, started = known
+            report.record_terminal(name, status, started, at)
             check_finished()
 
         async def watch() -> None:
@@ -159,42 +200,29 @@ async def run_load(plan: LoadPlan) -> LoadReport:
                 if event.get("status") in TERMINAL:
                     settle(event["command_id"], event["status"], time.perf_counter())
 
-        def answered(status: int, body: bytes, started: float) -> None:
+        follow = _follower(plan.ws_fraction)
+
+        def answered(name: str, status: int, body: bytes, started: float) -> None:
             nonlocal outstanding
             if over:
                 return  # connections closing at the end are not the server's doing
             outstanding -= 1
-            report.post_latencies_s.append(time.perf_counter() - started)
-            if status == 0:
-                report.errors["connection lost"] += 1
-            elif status != 202:
-                report.rejected[status] += 1
-            else:
-                report.accepted += 1
+            report.record_answer(name, status, started, time.perf_counter())
+            if status == 202:
                 command_id = orjson.loads(body)["command_id"]
-                sent_at[command_id] = started
+                sent_at[command_id] = (name, started)
+                if follow():
+                    task = asyncio.create_task(
+                        _follow_stream(session, ws_base, token, command_id, started, report)
+                    )
+                    followers.add(task)
+                    task.add_done_callback(followers.discard)
                 if command_id in early:
                     settle(command_id, *early.pop(command_id))
             check_finished()
 
-        requests = itertools.cycle(
-            [
-                post_request(
-                    f"{pool.host}:{pool.port}",
-                    "/api/v1/commands",
-                    token,
-                    orjson.dumps(
-                        {
-                            "vehicle_id": vehicle_id,
-                            "command_name": plan.command_name,
-                            "command_params": params,
-                        }
-                    ),
-                )
-                for vehicle_id, params in vehicles
-            ]
-        )
         watcher = asyncio.create_task(watch())
+        ticker = asyncio.create_task(_show_progress(report, progress)) if progress else None
         tick_s = 0.001
         begin = time.perf_counter()
         report.first_send = begin
@@ -205,22 +233,55 @@ async def run_load(plan: LoadPlan) -> LoadReport:
                 # open loop: each request counts from its scheduled time, not from when a
                 # connection became free
                 scheduled = begin + report.sent / plan.rate
-                report.sent += 1
+                name, request = book.next(report.sent)
+                report.record_sent(name, scheduled)
                 outstanding += 1
-                pool.request(next(requests), scheduled, answered)
+                pool.request(request, scheduled, functools.partial(answered, name))
             if report.sent >= total:
                 break
             delay = begin + (tick + 1) * tick_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
         sending_done.set()
+        drain_until = time.perf_counter() + plan.drain_s
         if outstanding or sent_at:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), plan.drain_s)
+        if followers:
+            await asyncio.wait(followers, timeout=max(0.0, drain_until - time.perf_counter()))
+            for task in followers:
+                task.cancel()
         watcher.cancel()
+        if ticker is not None:
+            ticker.cancel()
         over = True
         report.unanswered = outstanding
         await pool.close()
         await feed.close()
     report.cpu_s = time.process_time() - cpu_before
     return report
+
+
+def _follower(fraction: float) -> Callable[[], bool]:
+    """True for `fraction` of the calls, evenly spread (0.25: every fourth)."""
+    count = 0
+
+    def follow() -> bool:
+        nonlocal count
+        count += 1
+        return int(count * fraction) > int((count - 1) * fraction)
+
+    return follow
+
+
+def describe_plan(plan: LoadPlan) -> dict[str, Any]:
+    return {
+        "url": plan.url,
+        "rate": plan.rate,
+        "duration_s": plan.duration_s,
+        "mix": dict(plan.mix.weights),
+        "params": dict(plan.mix.params) if plan.mix.params is not None else None,
+        "vehicles": plan.vehicles,
+        "connections": plan.connections,
+        "ws_fraction": plan.ws_fraction,
+    }

@@ -222,10 +222,20 @@ class VehicleState:
             if entry.uds_dtc in ecu.dtcs:
                 continue
             if self.rng.random() < 1 - math.exp(-entry.reappear_per_hour * hours):
-                ecu.dtcs[entry.uds_dtc] = REAPPEARED_STATUS
-                ecu.history[entry.uds_dtc] = FaultRecord(
-                    self.now, self.now, 1, self.snapshot_of(ecu)
-                )
+                self.record_fault(ecu, entry.uds_dtc, REAPPEARED_STATUS)
+
+    def record_fault(self, ecu: EcuState, uds_dtc: int, status: int) -> None:
+        """`ecu` detects `uds_dtc` now: it is stored with `status`, and its fault record
+        starts (with a snapshot of the live values) or counts one more occurrence."""
+        snapshot = self.snapshot_of(ecu)
+        record = ecu.history.get(uds_dtc)
+        if record is None:
+            ecu.history[uds_dtc] = FaultRecord(self.now, self.now, 1, snapshot)
+        else:
+            record.last_at = self.now
+            record.occurrences += 1
+            record.snapshot = snapshot
+        ecu.dtcs[uds_dtc] = status
 
     def snapshot_of(self, ecu: EcuState) -> dict[int, DidValue]:
         """The live values a fault's snapshot record holds, read now."""

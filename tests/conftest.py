@@ -25,6 +25,10 @@ from tests.support.api import Backend
 from web.app import create_app
 from web.config import Config, load_config
 
+# pytester runs the plugin's tests (tests/plugin/); pytest takes `pytest_plugins` from the
+# top-level conftest only.
+pytest_plugins = ["pytester"]
+
 ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = bool(os.environ.get("CI"))

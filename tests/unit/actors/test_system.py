@@ -226,3 +226,53 @@ async def test_drain_waits_for_everything_submitted(
 
     assert sum(isinstance(e, Finished) for e in sink.events) == 5 * len(vehicles)
     assert system.busy_count == system.queued_count == 0
+
+
+async def test_an_injected_fault_is_read_back_by_the_next_command(
+    make_system: MakeSystem, sink: RecordingSink, golf: FleetSpec
+) -> None:
+    system = make_system()
+    vehicle_id = system.add_fleet(golf)[0].vehicle_id
+
+    system.store_fault(vehicle_id, 0x02, "P0741", 0x09)
+    read_id = uuid4()
+    system.submit(vehicle_id, read_id, "ReadDTC", {"ecuAddress": "0x02"})
+    await sink.wait_finished(read_id)
+
+    dtcs = sink.chunks(read_id)[0].payload["dtcs"]
+    assert [(d["dtcCode"], d["statusByte"]) for d in dtcs] == [("P0741", "0x09")]
+
+
+def test_fault_injection_names_what_is_wrong(golf: FleetSpec) -> None:
+    system = ActorSystem(RecordingSink())
+    vehicle_id = system.add_fleet(golf)[0].vehicle_id
+
+    with pytest.raises(UnknownVehicle):
+        system.store_fault(uuid4(), 0x01, "P0420")
+    with pytest.raises(UnknownEcu):
+        system.store_fault(vehicle_id, 0x42, "P0420")
+    with pytest.raises(ValueError, match="SAE J2012"):
+        system.store_fault(vehicle_id, 0x01, "X0420")
+    with pytest.raises(ValueError, match="one byte"):
+        system.store_fault(vehicle_id, 0x01, "P0420", 0x100)
+
+
+async def test_set_latency_applies_to_every_vehicle_and_later_fleets(
+    make_system: MakeSystem, sink: RecordingSink, golf: FleetSpec
+) -> None:
+    slow = FixedLatency(30.0)
+    system = make_system(latency=slow, command_deadline_s=60.0)
+    own = attrs.evolve(golf, name="own", vin_prefix="WVWZZZ1K", latency=LatencyRange(30.0, 30.0))
+    vehicles = [system.add_fleet(golf)[0].vehicle_id, system.add_fleet(own)[0].vehicle_id]
+
+    system.set_latency(FixedLatency(0.0))
+    system.add_fleet(attrs.evolve(golf, name="later", vin_prefix="WVWZZZ2K"))
+    vehicles.append(system.vehicles()[-1].vehicle_id)
+    command_ids = []
+    for vehicle_id in vehicles:
+        command_ids.append(uuid4())
+        system.submit(vehicle_id, command_ids[-1], "ReadDTC", {"ecuAddress": "0x01"})
+
+    async with asyncio.timeout(2.0):
+        finished = [await sink.wait_finished(command_id) for command_id in command_ids]
+    assert [f.status for f in finished] == ["completed"] * 3

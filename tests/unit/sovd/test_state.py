@@ -94,3 +94,22 @@ def test_an_expired_session_shows_locked_before_the_next_request(
     assert ecu.expire_session(now + timedelta(seconds=5))
     assert (ecu.session, ecu.security.unlocked_level) == (Session.DEFAULT, None)
     assert not ecu.session_expired(now + timedelta(hours=1)), "the default session never ends"
+
+
+def test_a_recorded_fault_is_stored_and_its_occurrences_counted(
+    vehicle: VehicleState, now: datetime
+) -> None:
+    ecu = vehicle.ecus[0x02]
+    misfire = encode_dtc("P0301")
+    vehicle.record_fault(ecu, misfire, 0x09)
+    first = ecu.history[misfire]
+
+    vehicle.advance_to(now + timedelta(minutes=5))
+    vehicle.record_fault(ecu, misfire, 0x2F)
+
+    assert ecu.dtcs[misfire] == 0x2F
+    record = ecu.history[misfire]
+    assert (record.first_at, record.last_at) == (now, now + timedelta(minutes=5))
+    assert record.occurrences == 2
+    assert first is record
+    assert set(record.snapshot) == set(ecu.profile.signal_dids) & set(vehicle.signals)
