@@ -11,7 +11,7 @@ import asyncio
 import contextvars
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -25,6 +25,7 @@ from actors.sink import CommandSink, TerminalStatus
 from sovd.errors import VehicleBusy
 from sovd.execution import Chunk, NoAnswer, run_command, stop_command
 from sovd.fleet import VehicleIdentity
+from sovd.persisted import Snapshot, restore_state, snapshot_of
 from sovd.registry import CommandType
 from sovd.state import VehicleState, materialize_state
 from sovd.uds import Session
@@ -38,6 +39,8 @@ STOPPED_WHILE_RUNNING = "simulator stopped before the command completed"
 INTERMITTENT_LOSS = "connection to the vehicle lost: its link is intermittent"
 
 Outcome = tuple[TerminalStatus, str | None]
+StateLoader = Callable[[UUID], Awaitable[Snapshot | None]]
+STATE_UNREADABLE = "the vehicle's stored state could not be read"
 # Why a wait ended early: the command's deadline, the system stopping, or the client halting
 # the command (a UDS stopRoutine).
 _Interruption = Literal["deadline", "stopped", "halted"]
@@ -83,6 +86,9 @@ class ActorRuntime:
     busy: dict[VehicleActor, asyncio.Task[None]] = field(factory=dict)
     stopping: bool = False
     aborting: bool = False
+    # Where a vehicle's state is read back from when its actor first needs it (PostgreSQL
+    # mode); None: every vehicle starts from its seed.
+    load_state: StateLoader | None = None
 
 
 class VehicleActor:
@@ -335,7 +341,11 @@ class VehicleActor:
             return await self._unreachable(deadline)
         state = self._state
         if state is None:
-            state = self._state = materialize_state(self.identity, now)
+            try:
+                state = self._state = await self._materialize(now)
+            except Exception as exc:
+                log.warning("vehicle_state_unreadable", error=str(exc))
+                return "failed", f"{STATE_UNREADABLE}: {exc}"
         latency = self._latency.sample(state.rng)
         if latency > 0 or self._halt:
             interruption = await self._wait(latency, deadline)
@@ -400,6 +410,22 @@ class VehicleActor:
             log.exception("sink_failed", sink_call="command_chunk")
         return "completed", None
 
+    async def _materialize(self, now: datetime) -> VehicleState:
+        """The vehicle as it was left (its stored state), or as its seed makes it."""
+        load = self._runtime.load_state
+        snapshot = await load(self.vehicle_id) if load is not None else None
+        if snapshot is None:
+            return materialize_state(self.identity, now)
+        return restore_state(self.identity, snapshot, now)
+
+    def forget_state(self) -> bool:
+        """Drops the state in memory (another process may change it meanwhile), unless a
+        command is running; the next command reads it back."""
+        if self._task is not None:
+            return False
+        self._state = None
+        return True
+
     async def _unreachable(self, deadline: float) -> Outcome:
         """A disconnected vehicle: fail at once, or wait for it until the deadline."""
         vin = self.identity.vin
@@ -453,9 +479,12 @@ class VehicleActor:
             log.info("command_failed", error_message=error)
         else:
             log.warning("command_timed_out", error_message=error)
+        state = None
+        if envelope.command.changes_state and self._state is not None:
+            state = snapshot_of(self._state)
         try:
             await self._runtime.sink.command_finished(
-                envelope.command_id, self.vehicle_id, status, error, self._runtime.clock()
+                envelope.command_id, self.vehicle_id, status, error, self._runtime.clock(), state
             )
         except Exception:
             log.exception("sink_failed", sink_call="command_finished")

@@ -14,6 +14,8 @@ from uuid import UUID
 
 from attrs import frozen
 
+from sovd.persisted import Snapshot
+
 TerminalStatus = Literal["completed", "failed", "timed_out"]
 
 
@@ -39,8 +41,10 @@ class CommandSink(Protocol):
         status: TerminalStatus,
         error_message: str | None,
         at: datetime,
+        state: Snapshot | None = None,
     ) -> None:
-        """The terminal status; reported exactly once per submitted command."""
+        """The terminal status; reported exactly once per submitted command. `state` is the
+        vehicle's state after a command that changes it, to be kept with the result."""
 
 
 @frozen
@@ -67,6 +71,7 @@ class Finished:
     status: TerminalStatus
     error_message: str | None
     at: datetime
+    state: Snapshot | None = None
 
 
 SinkEvent = Started | ChunkReported | Finished
@@ -102,8 +107,9 @@ class RecordingSink:
         status: TerminalStatus,
         error_message: str | None,
         at: datetime,
+        state: Snapshot | None = None,
     ) -> None:
-        finished = Finished(command_id, vehicle_id, status, error_message, at)
+        finished = Finished(command_id, vehicle_id, status, error_message, at, state)
         self.events.append(finished)
         waiter = self._waiters.get(command_id)
         if waiter is not None and not waiter.done():

@@ -10,7 +10,14 @@ from uuid import UUID
 
 import structlog
 
-from actors.actor import ActorRuntime, ActorStatus, Envelope, HaltRequest, VehicleActor
+from actors.actor import (
+    ActorRuntime,
+    ActorStatus,
+    Envelope,
+    HaltRequest,
+    StateLoader,
+    VehicleActor,
+)
 from actors.latency import DEFAULT_LATENCY, LatencyModel, latency_model
 from actors.sink import CommandSink
 from sovd.commands import COMMANDS
@@ -44,6 +51,7 @@ class ActorSystem:
         passivate_after_s: float | None = 300.0,
         time_scale: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
+        load_state: StateLoader | None = None,
     ) -> None:
         if mailbox_size < 1:
             raise ValueError("mailbox_size must be at least 1")
@@ -54,7 +62,13 @@ class ActorSystem:
         self.registry = registry
         self.latency = latency
         self._runtime = ActorRuntime(
-            sink, mailbox_size, command_deadline_s, passivate_after_s, time_scale, clock
+            sink,
+            mailbox_size,
+            command_deadline_s,
+            passivate_after_s,
+            time_scale,
+            clock,
+            load_state=load_state,
         )
         self._actors: dict[UUID, VehicleActor] = {}
         self._order: list[VehicleActor] = []

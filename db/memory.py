@@ -17,6 +17,7 @@ from db.repositories import (
     FleetRecord,
     IdempotencyRecord,
     SovdLock,
+    StoredState,
     VehicleFilter,
     WriteBatch,
 )
@@ -406,6 +407,22 @@ class MemoryLocks:
             self._remove(lock)
 
 
+class MemoryVehicleStates:
+    def __init__(self) -> None:
+        self._states: dict[UUID, dict[str, Any]] = {}
+
+    async def get(self, vehicle_id: UUID) -> dict[str, Any] | None:
+        return self._states.get(vehicle_id)
+
+    def put(self, states: Sequence[StoredState]) -> None:
+        for stored in states:
+            self._states[stored.vehicle_id] = stored.state
+
+    def forget_vehicles(self, vehicle_ids: Collection[UUID]) -> None:
+        for vehicle_id in vehicle_ids:
+            self._states.pop(vehicle_id, None)
+
+
 class MemoryStore:
     kind = "memory"
 
@@ -413,11 +430,16 @@ class MemoryStore:
         self.users = MemoryUsers()
         self.sessions = MemorySessions()
         self.locks = MemoryLocks()
-        self.vehicles = MemoryVehicles(on_removed=self.locks.forget_vehicles)
+        self.vehicle_states = MemoryVehicleStates()
+        self.vehicles = MemoryVehicles(on_removed=self._forget_vehicles)
         self.fleets = MemoryFleets(self.vehicles)
         self.commands = MemoryCommands()
         self.responses = MemoryResponses()
         self.audit = MemoryAudit()
+
+    def _forget_vehicles(self, vehicle_ids: Collection[UUID]) -> None:
+        self.locks.forget_vehicles(vehicle_ids)
+        self.vehicle_states.forget_vehicles(vehicle_ids)
 
     async def ping(self) -> None:
         return None
@@ -449,6 +471,7 @@ class MemoryStore:
             )
         await self.responses.add_many(batch.responses)
         await self.audit.add_many(batch.audit)
+        self.vehicle_states.put(batch.vehicle_states)
 
     async def close(self) -> None:
         return None

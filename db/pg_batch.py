@@ -65,12 +65,20 @@ BATCH_PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
             "text", "text",
         ),
     ),
+    "vehicle_states": (
+        """INSERT INTO vehicle_states (vehicle_id, state, updated_at)
+    SELECT vehicle_id, state::jsonb, updated_at
+    FROM unnest({}) AS u (vehicle_id, state, updated_at)
+    ON CONFLICT (vehicle_id) DO UPDATE
+    SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at""",
+        ("uuid", "text", "timestamptz"),
+    ),
 }  # fmt: skip
 
 
 @functools.cache
 def _batch_sql(present: tuple[str, ...]) -> str:
-    """The statement writing the given parts of a batch (at most 15 variants, cached)."""
+    """The statement writing the given parts of a batch (at most 31 variants, cached)."""
     ctes = []
     next_param = 1
     for name in present:
@@ -151,6 +159,11 @@ def batch_statement(batch: WriteBatch) -> tuple[str, list[list[Any]]] | None:
             for e in batch.audit
         ],
     }
+    # One row per vehicle (an upsert may not touch a row twice): the last state wins.
+    states = {s.vehicle_id: s for s in batch.vehicle_states}
+    rows["vehicle_states"] = [
+        (s.vehicle_id, json_text(s.state), s.updated_at) for s in states.values()
+    ]
     present = tuple(name for name, part in rows.items() if part)
     if not present:
         return None

@@ -765,6 +765,17 @@ class PgLocks:
         return _affected(result) == 1
 
 
+class PgVehicleStates:
+    def __init__(self, db: GuardedPool) -> None:
+        self._db = db
+
+    async def get(self, vehicle_id: UUID) -> dict[str, Any] | None:
+        state = await self._db.fetchval(
+            "SELECT state FROM vehicle_states WHERE vehicle_id = $1", vehicle_id
+        )
+        return None if state is None else dict(state)
+
+
 class PostgresStore:
     kind = "postgresql"
 
@@ -779,6 +790,7 @@ class PostgresStore:
         self.responses = PgResponses(db)
         self.audit = PgAudit(db)
         self.locks = PgLocks(db)
+        self.vehicle_states = PgVehicleStates(db)
 
     async def ping(self) -> None:
         async with self._db.connection(acquire_timeout_s=2) as conn:

@@ -40,13 +40,24 @@ class StatusChange:
 
 
 @frozen
+class StoredState:
+    """A vehicle's state as a command left it (a sovd.persisted snapshot)."""
+
+    vehicle_id: UUID
+    state: dict[str, Any]
+    updated_at: datetime
+
+
+@frozen
 class WriteBatch:
-    """Rows of many commands committed together (group commit), applied in this order."""
+    """Rows of many commands committed together (group commit), applied in this order; of
+    several states of one vehicle, the last is kept."""
 
     new_commands: Sequence[Command] = ()
     status_changes: Sequence[StatusChange] = ()
     responses: Sequence[Response] = ()
     audit: Sequence[AuditEntry] = ()
+    vehicle_states: Sequence[StoredState] = ()
 
     def __len__(self) -> int:
         return (
@@ -54,6 +65,7 @@ class WriteBatch:
             + len(self.status_changes)
             + len(self.responses)
             + len(self.audit)
+            + len(self.vehicle_states)
         )
 
 
@@ -255,6 +267,12 @@ class LockRepository(Protocol):
         ...
 
 
+class VehicleStateRepository(Protocol):
+    async def get(self, vehicle_id: UUID) -> dict[str, Any] | None:
+        """The vehicle's last stored state; None before any command changed it."""
+        ...
+
+
 class Store(Protocol):
     """Everything the service keeps. `kind` names the backend in logs and health output."""
 
@@ -276,6 +294,8 @@ class Store(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def locks(self) -> LockRepository: ...
+    @property
+    def vehicle_states(self) -> VehicleStateRepository: ...
 
     async def ping(self) -> None:
         """Returns when the store answers; raises StoreUnavailable otherwise."""

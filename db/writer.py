@@ -51,6 +51,7 @@ def _merge(items: Sequence[_Pending]) -> WriteBatch:
         status_changes=[s for p in items for s in p.batch.status_changes],
         responses=[r for p in items for r in p.batch.responses],
         audit=[a for p in items for a in p.batch.audit],
+        vehicle_states=[v for p in items for v in p.batch.vehicle_states],
     )
 
 

@@ -152,6 +152,7 @@ class ClearDtcParams:
     service=Service.CLEAR_DIAGNOSTIC_INFORMATION,
     description="Clear all stored DTCs of one ECU, or one DTC (UDS 0x14).",
     idempotent=True,
+    changes_state=True,
 )
 def clear_dtc(vehicle: VehicleState, params: ClearDtcParams) -> Iterator[Reply]:
     ecu = _ecu(vehicle, params.ecu_address)
@@ -330,6 +331,7 @@ class WriteDataParams:
         "0xF190 VIN also needs security level 0x01 unlocked."
     ),
     idempotent=True,
+    changes_state=True,
 )
 def write_data_by_id(vehicle: VehicleState, params: WriteDataParams) -> Iterator[Reply]:
     service = Service.WRITE_DATA_BY_IDENTIFIER
@@ -382,6 +384,7 @@ class EcuResetParams:
         "Reset one ECU (UDS 0x11): it restarts in the default session with security locked "
         "and a new operation cycle."
     ),
+    changes_state=True,
 )
 def ecu_reset(vehicle: VehicleState, params: EcuResetParams) -> Iterator[Reply]:
     ecu = _ecu(vehicle, params.ecu_address)
@@ -425,6 +428,7 @@ class SessionControlParams:
         "the extended session; changing session relocks security access."
     ),
     idempotent=True,
+    changes_state=True,
 )
 def diagnostic_session_control(
     vehicle: VehicleState, params: SessionControlParams
@@ -480,6 +484,7 @@ class SecurityAccessParams:
         "ECU returns a 4-byte seed; send key = (seed XOR 0x5A3C96E1) rotated left by 3 bits. "
         "Three wrong keys lock the level for 10 s."
     ),
+    changes_state=True,
 )
 def security_access(vehicle: VehicleState, params: SecurityAccessParams) -> Iterator[Reply]:
     service = Service.SECURITY_ACCESS

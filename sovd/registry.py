@@ -70,6 +70,8 @@ class CommandType(Generic[P]):
     idempotent: bool = False
     streaming: bool = False
     stop: StopHandler[P] | None = None
+    # The handler changes what outlives the actor (faults, written data, session, security).
+    changes_state: bool = False
     schema: dict[str, Any] = field(init=False, eq=False, repr=False)
     _parsed: dict[bytes, P] = field(init=False, eq=False, repr=False)
 
@@ -139,13 +141,22 @@ class CommandRegistry:
         idempotent: bool = False,
         streaming: bool = False,
         stop: StopHandler[P] | None = None,
+        changes_state: bool = False,
     ) -> Callable[[Handler[P]], Handler[P]]:
         """Decorator: registers the handler under `name`."""
 
         def register(handler: Handler[P]) -> Handler[P]:
             self.register(
                 CommandType(
-                    name, description, params, handler, service, idempotent, streaming, stop
+                    name,
+                    description,
+                    params,
+                    handler,
+                    service,
+                    idempotent,
+                    streaming,
+                    stop,
+                    changes_state,
                 )
             )
             return handler

@@ -83,7 +83,10 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         on_batch=metrics.write_batch_rows.observe,
     )
     writer.start()
-    pipeline = CommandPipeline(writer, metrics)
+    # In memory, a vehicle's state lives in its actor as long as the process does; a store
+    # that outlives the process keeps it with each command's result and hands it back.
+    durable = store.kind != "memory"
+    pipeline = CommandPipeline(writer, metrics, keep_vehicle_states=durable)
     low_ms, high_ms = config.simulation.latency_ms
     actors = ActorSystem(
         pipeline,
@@ -91,6 +94,7 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         mailbox_size=config.simulation.mailbox_size,
         command_deadline_s=config.simulation.command_deadline_s,
         time_scale=config.simulation.time_scale,
+        load_state=store.vehicle_states.get if durable else None,
     )
     hub = EventHub(bus)
     hub.start()

@@ -16,6 +16,7 @@ from db.repositories import (
     SovdLock,
     StatusChange,
     Store,
+    StoredState,
     VehicleFilter,
     WriteBatch,
 )
@@ -494,3 +495,24 @@ async def test_a_deleted_vehicle_takes_its_locks_along(store: Store) -> None:
     # The same vehicle spawned again starts without locks.
     await store.vehicles.upsert_many([van])
     assert await store.locks.held(van.vehicle_id, ["components/engine"], NOW) == []
+
+
+async def test_a_vehicle_keeps_the_last_state_written_with_a_batch(store: Store) -> None:
+    car, van = a_vehicle(VINS[0]), a_vehicle(VINS[1])
+    await store.vehicles.upsert_many([car, van])
+    assert await store.vehicle_states.get(car.vehicle_id) is None
+
+    await store.write_batch(
+        WriteBatch(
+            vehicle_states=[
+                StoredState(car.vehicle_id, {"step": 1}, NOW),
+                StoredState(car.vehicle_id, {"step": 2}, NOW + timedelta(seconds=1)),
+            ]
+        )
+    )
+    await store.write_batch(
+        WriteBatch(vehicle_states=[StoredState(van.vehicle_id, {"step": 3, "nested": [1]}, NOW)])
+    )
+
+    assert await store.vehicle_states.get(car.vehicle_id) == {"step": 2}
+    assert await store.vehicle_states.get(van.vehicle_id) == {"step": 3, "nested": [1]}

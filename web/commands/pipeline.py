@@ -16,8 +16,9 @@ from attrs import define, field, frozen
 
 from actors.sink import TerminalStatus
 from db.events import Event
-from db.repositories import StatusChange, StoreUnavailable, WriteBatch
+from db.repositories import StatusChange, StoredState, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter, WriterStopped
+from sovd.persisted import Snapshot
 from sovd.records import AuditEntry, Command, CommandStatus, Response, new_id
 from web.metrics import Metrics
 
@@ -121,6 +122,7 @@ class _Rows:
     status_changes: list[StatusChange] = field(factory=list)
     responses: list[Response] = field(factory=list)
     audit: list[AuditEntry] = field(factory=list)
+    vehicle_states: list[StoredState] = field(factory=list)
     events: list[Event] = field(factory=list)
 
 
@@ -165,9 +167,14 @@ class Tracked:
 class CommandPipeline:
     """The actor system's sink: rows to the batch writer, events after their commit."""
 
-    def __init__(self, writer: BatchWriter, metrics: Metrics) -> None:
+    def __init__(
+        self, writer: BatchWriter, metrics: Metrics, *, keep_vehicle_states: bool = False
+    ) -> None:
+        """`keep_vehicle_states`: write what commands change of a vehicle with their results
+        (PostgreSQL mode, where a restart or another process reads it back)."""
         self._writer = writer
         self._metrics = metrics
+        self._keep_vehicle_states = keep_vehicle_states
         self._tracked: dict[UUID, Tracked] = {}
         self._awaited: dict[UUID, _Awaited] = {}
         self._gathered: dict[UUID, _Rows] = {}
@@ -223,6 +230,7 @@ class CommandPipeline:
         status: StatusChange | None = None,
         response: Response | None = None,
         audit: AuditEntry | None = None,
+        vehicle_state: StoredState | None = None,
     ) -> None:
         """Gathers a command's rows until the event loop turns, then hands them to the writer
         as one submission: a command that runs without pausing (no simulated latency) costs
@@ -241,6 +249,8 @@ class CommandPipeline:
             rows.responses.append(response)
         if audit is not None:
             rows.audit.append(audit)
+        if vehicle_state is not None:
+            rows.vehicle_states.append(vehicle_state)
         rows.events.append(event)
 
     def flush(self) -> None:
@@ -249,7 +259,10 @@ class CommandPipeline:
         gathered, self._gathered = self._gathered, {}
         for command_id, rows in gathered.items():
             batch = WriteBatch(
-                status_changes=rows.status_changes, responses=rows.responses, audit=rows.audit
+                status_changes=rows.status_changes,
+                responses=rows.responses,
+                audit=rows.audit,
+                vehicle_states=rows.vehicle_states,
             )
             awaited = self._awaited.get(command_id)
             try:
@@ -308,6 +321,7 @@ class CommandPipeline:
         status: TerminalStatus,
         error_message: str | None,
         at: datetime,
+        state: Snapshot | None = None,
     ) -> None:
         known = self._tracked.pop(command_id, None) or Tracked.of(command_id, vehicle_id)
         name = known.command_name
@@ -330,6 +344,11 @@ class CommandPipeline:
             ),
             status=StatusChange(command_id, status, error_message, at),
             audit=audit,
+            vehicle_state=(
+                StoredState(vehicle_id, state, at)
+                if state is not None and self._keep_vehicle_states
+                else None
+            ),
         )
         counter = self._finished_counters.get((status, name))
         if counter is None:
