@@ -50,6 +50,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "logging.level": getattr(args, "log_level", None),
         "logging.format": getattr(args, "log_format", None),
         "database.url": getattr(args, "database_url", None),
+        "cluster.enabled": True if getattr(args, "cluster", False) else None,
+        "cluster.node_id": getattr(args, "node_id", None),
     }
 
 

@@ -60,6 +60,20 @@ def add_serve_command(commands: Any) -> None:
         ),
     )
     serve.add_argument(
+        "--cluster",
+        action="store_true",
+        help=setting_help(
+            "share the fleet with other nodes over PostgreSQL and Redis", "cluster.enabled"
+        ),
+    )
+    serve.add_argument(
+        "--node-id",
+        metavar="NAME",
+        help=setting_help(
+            "this node's name in the cluster", "cluster.node_id", "host name and process id"
+        ),
+    )
+    serve.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help=setting_help("least severe event logged", "logging.level"),

@@ -14,13 +14,16 @@ from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
+    Fences,
     FleetRecord,
     IdempotencyRecord,
     SovdLock,
+    StaleFence,
     StoredState,
     VehicleFilter,
     WriteBatch,
 )
+from sovd.partitions import partition_of
 from sovd.records import (
     AuditEntry,
     Command,
@@ -272,8 +275,15 @@ class MemoryCommands:
     async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None:
         return self._idempotency.get((user_id, key))
 
-    async def list_unfinished(self) -> builtins.list[Command]:
-        unfinished = [c for c in self._by_id.values() if c.status in ("pending", "in_progress")]
+    async def list_unfinished(
+        self, partition: int | None = None, partitions: int = 1
+    ) -> builtins.list[Command]:
+        unfinished = [
+            c
+            for c in self._by_id.values()
+            if c.status in ("pending", "in_progress")
+            and (partition is None or partition_of(c.vehicle_id, partitions) == partition)
+        ]
         return sorted(unfinished, key=lambda c: c.submitted_at)
 
     async def list_matching(
@@ -432,6 +442,7 @@ class MemoryStore:
         self.locks = MemoryLocks()
         self.vehicle_states = MemoryVehicleStates()
         self.vehicles = MemoryVehicles(on_removed=self._forget_vehicles)
+        self._fences: dict[int, int] = {}
         self.fleets = MemoryFleets(self.vehicles)
         self.commands = MemoryCommands()
         self.responses = MemoryResponses()
@@ -444,8 +455,17 @@ class MemoryStore:
     async def ping(self) -> None:
         return None
 
-    async def write_batch(self, batch: WriteBatch) -> None:
+    async def claim_partition(self, partition: int, token: int) -> bool:
+        if self._fences.get(partition, -1) >= token:
+            return False
+        self._fences[partition] = token
+        return True
+
+    async def write_batch(self, batch: WriteBatch, fences: Fences | None = None) -> None:
         """All or nothing, like the PostgreSQL transaction: constraints are checked first."""
+        stale = [p for p, token in (fences or {}).items() if self._fences.get(p) != token]
+        if stale:
+            raise StaleFence(stale)
         new_ids: set[UUID] = set()
         for command in batch.new_commands:
             if command.command_id in new_ids or await self.commands.get(command.command_id):

@@ -26,13 +26,16 @@ from db.repositories import (
     AuditFilter,
     CommandFilter,
     DuplicateKey,
+    Fences,
     FleetRecord,
     IdempotencyRecord,
     SovdLock,
+    StaleFence,
     StoreUnavailable,
     VehicleFilter,
     WriteBatch,
 )
+from sovd.partitions import PARTITION_SQL
 from sovd.records import (
     AuditEntry,
     Command,
@@ -526,6 +529,11 @@ LIST_UNFINISHED = f"""
 SELECT {COMMAND_COLUMNS} FROM commands WHERE status IN ('pending', 'in_progress')
 ORDER BY submitted_at
 """
+LIST_UNFINISHED_OF_PARTITION = f"""
+SELECT {COMMAND_COLUMNS} FROM commands WHERE status IN ('pending', 'in_progress')
+AND {PARTITION_SQL.format(count="$1")} = $2
+ORDER BY submitted_at
+"""
 LIST_MATCHING = f"""
 SELECT {COMMAND_COLUMNS} FROM commands
 WHERE vehicle_id = $1 AND command_name = $2 AND command_params @> $3 AND submitted_at >= $4
@@ -578,8 +586,13 @@ class PgCommands:
         row = await self._db.fetchrow(FIND_IDEMPOTENCY_KEY, user_id, key)
         return None if row is None else IdempotencyRecord(row["request_hash"], row["command_id"])
 
-    async def list_unfinished(self) -> list[Command]:
-        return [Command(**dict(r)) for r in await self._db.fetch(LIST_UNFINISHED)]
+    async def list_unfinished(
+        self, partition: int | None = None, partitions: int = 1
+    ) -> list[Command]:
+        if partition is None:
+            return [Command(**dict(r)) for r in await self._db.fetch(LIST_UNFINISHED)]
+        rows = await self._db.fetch(LIST_UNFINISHED_OF_PARTITION, partitions, partition)
+        return [Command(**dict(r)) for r in rows]
 
     async def list_matching(
         self,
@@ -776,6 +789,17 @@ class PgVehicleStates:
         return None if state is None else dict(state)
 
 
+CURRENT_FENCES = (
+    "SELECT partition, fence FROM cluster_fences WHERE partition = ANY($1::int[]) FOR SHARE"
+)
+CLAIM_PARTITION = """
+INSERT INTO cluster_fences (partition, fence) VALUES ($1, $2)
+ON CONFLICT (partition) DO UPDATE SET fence = EXCLUDED.fence
+WHERE cluster_fences.fence < EXCLUDED.fence
+RETURNING fence
+"""
+
+
 class PostgresStore:
     kind = "postgresql"
 
@@ -796,12 +820,26 @@ class PostgresStore:
         async with self._db.connection(acquire_timeout_s=2) as conn:
             await conn.fetchval("SELECT 1", timeout=2)
 
-    async def write_batch(self, batch: WriteBatch) -> None:
+    async def write_batch(self, batch: WriteBatch, fences: Fences | None = None) -> None:
         statement = batch_statement(batch)
         if statement is None:
             return
         sql, args = statement
-        await self._db.execute(sql, *args)
+        if not fences:
+            await self._db.execute(sql, *args)
+            return
+        async with self._db.connection() as conn, conn.transaction():
+            # FOR SHARE: a new owner's claim waits until this batch is committed.
+            rows = await conn.fetch(CURRENT_FENCES, list(fences))
+            current = {row["partition"]: row["fence"] for row in rows}
+            stale = [p for p, token in fences.items() if current.get(p) != token]
+            if stale:
+                raise StaleFence(stale)
+            await conn.execute(sql, *args)
+
+    async def claim_partition(self, partition: int, token: int) -> bool:
+        claimed = await self._db.fetchval(CLAIM_PARTITION, partition, token)
+        return claimed is not None
 
     async def close(self) -> None:
         await self.pool.close()

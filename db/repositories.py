@@ -31,6 +31,19 @@ class DuplicateKey(Exception):
     """A row with the same unique key exists."""
 
 
+class StaleFence(Exception):
+    """A batch carried the fencing token of a partition owner that has been replaced; nothing
+    of it was written."""
+
+    def __init__(self, partitions: Sequence[int]) -> None:
+        super().__init__(f"stale fencing token for partitions {sorted(partitions)}")
+        self.partitions = frozenset(partitions)
+
+
+# Partition -> the fencing token its rows were produced under.
+Fences = Mapping[int, int]
+
+
 @frozen
 class StatusChange:
     command_id: UUID
@@ -195,8 +208,11 @@ class CommandRepository(Protocol):
 
     async def find_idempotent(self, user_id: UUID, key: str) -> IdempotencyRecord | None: ...
 
-    async def list_unfinished(self) -> builtins.list[Command]:
-        """Commands not yet completed, failed or timed out, oldest first."""
+    async def list_unfinished(
+        self, partition: int | None = None, partitions: int = 1
+    ) -> builtins.list[Command]:
+        """Commands not yet completed, failed or timed out, oldest first; of one partition's
+        vehicles (out of `partitions`, see sovd.partitions) when `partition` is given."""
         ...
 
     async def list_matching(
@@ -301,8 +317,13 @@ class Store(Protocol):
         """Returns when the store answers; raises StoreUnavailable otherwise."""
         ...
 
-    async def write_batch(self, batch: WriteBatch) -> None:
-        """Applies the whole batch in one transaction."""
+    async def write_batch(self, batch: WriteBatch, fences: Fences | None = None) -> None:
+        """Applies the whole batch in one transaction; with `fences`, only if every token is
+        its partition's current one (StaleFence otherwise, writing nothing)."""
+        ...
+
+    async def claim_partition(self, partition: int, token: int) -> bool:
+        """Records `token` as the partition's fence unless a newer one is recorded."""
         ...
 
     async def close(self) -> None: ...

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import structlog
 from attrs import define
 
 from db.events import BusUnavailable, Event
-from db.repositories import Store, StoreUnavailable, WriteBatch
+from db.repositories import StaleFence, Store, StoreUnavailable, WriteBatch
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,8 @@ class _Pending:
     give_up_at: float | None = None
     on_late_commit: Callable[[], None] | None = None
     abandoned: bool = False
+    # (partition, fencing token) the rows were produced under, in cluster mode.
+    fence: tuple[int, int] | None = None
 
 
 def _merge(items: Sequence[_Pending]) -> WriteBatch:
@@ -53,6 +55,23 @@ def _merge(items: Sequence[_Pending]) -> WriteBatch:
         audit=[a for p in items for a in p.batch.audit],
         vehicle_states=[v for p in items for v in p.batch.vehicle_states],
     )
+
+
+def _fences(items: Sequence[_Pending]) -> tuple[dict[int, int], set[tuple[int, int]]]:
+    """The partition tokens the batch is written under (the newest of each partition), and
+    the older (partition, token) pairs some rows carry: those are stale whatever the store
+    says."""
+    newest: dict[int, int] = {}
+    for item in items:
+        if item.fence is not None:
+            partition, token = item.fence
+            newest[partition] = max(token, newest.get(partition, token))
+    outdated = {
+        item.fence
+        for item in items
+        if item.fence is not None and item.fence[1] != newest[item.fence[0]]
+    }
+    return newest, outdated
 
 
 class BatchWriter:
@@ -117,6 +136,7 @@ class BatchWriter:
         *,
         give_up_s: float | None = None,
         on_late_commit: Callable[[], None] | None = None,
+        fence: tuple[int, int] | None = None,
     ) -> asyncio.Future[None]:
         """Queues rows; the future resolves once they are committed (events follow).
 
@@ -125,7 +145,7 @@ class BatchWriter:
         already being written may still commit, and then `on_late_commit` runs."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        pending = _Pending(batch, events, done, on_late_commit=on_late_commit)
+        pending = _Pending(batch, events, done, on_late_commit=on_late_commit, fence=fence)
         self._enqueue(pending)
         if give_up_s is not None:
             pending.give_up_at = loop.time() + give_up_s
@@ -166,9 +186,16 @@ class BatchWriter:
             if item.give_up_at is not None:
                 self._give_up(item)
 
-    def enqueue(self, batch: WriteBatch, events: Sequence[Event] = ()) -> None:
-        """Queues rows nobody waits for; a refused row is logged by the writer."""
-        self._enqueue(_Pending(batch, events))
+    def enqueue(
+        self,
+        batch: WriteBatch,
+        events: Sequence[Event] = (),
+        *,
+        fence: tuple[int, int] | None = None,
+    ) -> None:
+        """Queues rows nobody waits for; a refused row is logged by the writer. With
+        `fence`, the rows are written only while that partition token is current."""
+        self._enqueue(_Pending(batch, events, fence=fence))
 
     def _enqueue(self, pending: _Pending) -> None:
         if self._stopping:
@@ -225,8 +252,20 @@ class BatchWriter:
                 self._in_flight = []
 
     async def _flush(self, items: list[_Pending]) -> None:
-        batch = _merge(items)
-        if await self._commit(batch):
+        while True:
+            fences, outdated = _fences(items)
+            if outdated:
+                items = self._refuse_stale(items, outdated)
+                continue
+            batch = _merge(items)
+            try:
+                committed = await self._commit(batch, fences)
+            except StaleFence as exc:
+                stale = {i.fence for i in items if i.fence and i.fence[0] in exc.partitions}
+                items = self._refuse_stale(items, stale)
+                continue
+            break
+        if committed:
             self._settle(items, None)
         else:
             await self._commit_one_by_one(items)
@@ -250,13 +289,15 @@ class BatchWriter:
             # Storage is the record: subscribers catch up from it.
             log.warning("events_not_published", count=len(events), error=str(exc))
 
-    async def _commit(self, batch: WriteBatch) -> bool:
+    async def _commit(self, batch: WriteBatch, fences: dict[int, int] | None = None) -> bool:
         """Commits, retrying for as long as the store is unreachable (nothing is dropped);
         False when the store refuses the batch."""
         attempt = 0
         while True:
             try:
-                await self._store.write_batch(batch)
+                await self._store.write_batch(batch, fences)
+            except StaleFence:
+                raise
             except StoreUnavailable as exc:
                 delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
                 attempt += 1
@@ -270,6 +311,20 @@ class BatchWriter:
             else:
                 self.outage.clear()
                 return True
+
+    def _refuse_stale(
+        self, items: list[_Pending], stale: Collection[tuple[int, int]]
+    ) -> list[_Pending]:
+        """Drops rows produced under a fencing token that is no longer current (another node
+        owns their partition now): refused and logged; the new owner redoes the work."""
+        refused = [i for i in items if i.fence is not None and i.fence in stale]
+        log.warning(
+            "stale_owner_write_refused",
+            partitions=sorted({i.fence[0] for i in refused if i.fence is not None}),
+            submissions=len(refused),
+        )
+        self._settle(refused, StaleFence([i.fence[0] for i in refused if i.fence is not None]))
+        return [i for i in items if i not in refused]
 
     async def _commit_one_by_one(self, items: list[_Pending]) -> None:
         """One bad row must not sink its neighbours: retry each submission on its own."""

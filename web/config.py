@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import tomllib
 import types
@@ -17,6 +18,7 @@ from sovd import strict
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 MIN_JWT_SECRET_BYTES = 32
+NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class ConfigError(Exception):
@@ -95,6 +97,18 @@ class LoggingConfig:
 
 
 @frozen
+class ClusterConfig:
+    """One fleet over several processes sharing PostgreSQL and Redis (SPEC §7)."""
+
+    enabled: bool = False
+    # Empty: the host name and process id.
+    node_id: str = ""
+    # Must be equal on every node; the first node to start records it in Redis.
+    partitions: int = 64
+    lease_ms: int = 5000
+
+
+@frozen
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -102,6 +116,7 @@ class Config:
     auth: AuthConfig = AuthConfig()
     simulation: SimulationConfig = SimulationConfig()
     logging: LoggingConfig = LoggingConfig()
+    cluster: ClusterConfig = ClusterConfig()
     jwt_secret_generated: bool = False
 
     def with_generated_secret(self) -> Config:
@@ -119,6 +134,7 @@ SECTIONS: dict[str, type] = {
     "auth": AuthConfig,
     "simulation": SimulationConfig,
     "logging": LoggingConfig,
+    "cluster": ClusterConfig,
 }
 
 ENVIRONMENT: dict[str, str] = {
@@ -148,6 +164,10 @@ ENVIRONMENT: dict[str, str] = {
     "SOVD_TIME_SCALE": "simulation.time_scale",
     "SOVD_LOG_LEVEL": "logging.level",
     "SOVD_LOG_FORMAT": "logging.format",
+    "SOVD_CLUSTER": "cluster.enabled",
+    "SOVD_NODE_ID": "cluster.node_id",
+    "SOVD_CLUSTER_PARTITIONS": "cluster.partitions",
+    "SOVD_CLUSTER_LEASE_MS": "cluster.lease_ms",
 }
 
 
@@ -281,6 +301,7 @@ def _validate(config: Config, source_of: Mapping[str, str]) -> None:
         _redis_mistake,
         _auth_mistake,
         _simulation_mistake,
+        _cluster_mistake,
     )
     for check in checks:
         mistake = check(config)
@@ -316,6 +337,28 @@ def _database_mistake(config: Config) -> tuple[str, str] | None:
         return "database.write_batch_max_rows", "must be >= 1"
     if db.url is not None and not db.url.startswith(("postgres://", "postgresql://")):
         return "database.url", "must start with postgresql:// or postgres://"
+    return None
+
+
+def _cluster_mistake(config: Config) -> tuple[str, str] | None:
+    cluster = config.cluster
+    if not 1 <= cluster.partitions <= 4096:
+        return "cluster.partitions", f"must be between 1 and 4096, got {cluster.partitions}"
+    if cluster.lease_ms < 500:
+        return "cluster.lease_ms", f"must be >= 500, got {cluster.lease_ms}"
+    if cluster.node_id and not NODE_ID.fullmatch(cluster.node_id):
+        return "cluster.node_id", "must be 1-64 letters, digits, '-', '_' or '.'"
+    if cluster.enabled:
+        missing = [
+            name
+            for name, url in (
+                ("DATABASE_URL", config.database.url),
+                ("REDIS_URL", config.redis.url),
+            )
+            if url is None
+        ]
+        if missing:
+            return "cluster.enabled", f"cluster mode needs {' and '.join(missing)}"
     return None
 
 

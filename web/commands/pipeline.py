@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,10 +20,22 @@ from db.events import Event
 from db.repositories import StatusChange, StoredState, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter, WriterStopped
 from sovd.persisted import Snapshot
-from sovd.records import AuditEntry, Command, CommandStatus, Response, new_id
+from sovd.records import (
+    TERMINAL_STATUSES,
+    AuditEntry,
+    Command,
+    CommandStatus,
+    Response,
+    new_id,
+)
 from web.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+
+
+def _when_stored(callback: Callable[[], None], committed: asyncio.Future[None]) -> None:
+    if not committed.cancelled() and committed.exception() is None:
+        callback()
 
 
 def _settle(awaited: _Awaited, committed: asyncio.Future[None]) -> None:
@@ -124,6 +137,8 @@ class _Rows:
     audit: list[AuditEntry] = field(factory=list)
     vehicle_states: list[StoredState] = field(factory=list)
     events: list[Event] = field(factory=list)
+    tracked: Tracked | None = None
+    terminal: bool = False
 
 
 @frozen
@@ -148,20 +163,31 @@ class _Awaited:
 
 @frozen
 class Tracked:
-    """What the pipeline remembers of a running command; ids as text, made once."""
+    """What the pipeline remembers of a running command; ids as text, made once. In cluster
+    mode, the partition's fencing token its rows are written under, and what to do once its
+    terminal status is stored (acknowledge its stream entry)."""
 
     command_name: str
     user_id: UUID | None
     command_id: str
     vehicle_id: str
     channel: str
+    fence: tuple[int, int] | None = None
+    on_stored: Callable[[], None] | None = field(default=None, eq=False)
 
     @classmethod
     def of(
-        cls, command_id: UUID, vehicle_id: UUID, name: str = "", user_id: UUID | None = None
+        cls,
+        command_id: UUID,
+        vehicle_id: UUID,
+        name: str = "",
+        user_id: UUID | None = None,
+        *,
+        fence: tuple[int, int] | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> Tracked:
         text = str(command_id)
-        return cls(name, user_id, text, str(vehicle_id), response_channel(text))
+        return cls(name, user_id, text, str(vehicle_id), response_channel(text), fence, on_stored)
 
 
 class CommandPipeline:
@@ -196,8 +222,11 @@ class CommandPipeline:
         self._awaited[command_id] = awaited
         return awaited.done
 
-    def fail_unrun(self, command: Command, reason: str, at: datetime) -> None:
-        """Ends a stored command that no actor will run: `failed`, with `reason`."""
+    def fail_unrun(
+        self, command: Command, reason: str, at: datetime, *, fence: tuple[int, int] | None = None
+    ) -> None:
+        """Ends a stored command that no actor will run: `failed`, with `reason` (written
+        under `fence`, in cluster mode)."""
         self._tracked.pop(command.command_id, None)
         awaited = self._awaited.pop(command.command_id, None)
         if awaited is not None and not awaited.done.done():
@@ -217,6 +246,7 @@ class CommandPipeline:
                     ),
                 )
             ],
+            fence=fence,
         )
 
     def _known(self, command_id: UUID, vehicle_id: UUID) -> Tracked:
@@ -226,6 +256,7 @@ class CommandPipeline:
         self,
         command_id: UUID,
         event: Event,
+        known: Tracked,
         *,
         status: StatusChange | None = None,
         response: Response | None = None,
@@ -239,12 +270,13 @@ class CommandPipeline:
         await self._writer.has_room()
         rows = self._gathered.get(command_id)
         if rows is None:
-            rows = self._gathered[command_id] = _Rows()
+            rows = self._gathered[command_id] = _Rows(tracked=known)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 asyncio.get_running_loop().call_soon(self.flush)
         if status is not None:
             rows.status_changes.append(status)
+            rows.terminal = status.status in TERMINAL_STATUSES
         if response is not None:
             rows.responses.append(response)
         if audit is not None:
@@ -265,13 +297,19 @@ class CommandPipeline:
                 vehicle_states=rows.vehicle_states,
             )
             awaited = self._awaited.get(command_id)
+            tracked = rows.tracked
+            fence = tracked.fence if tracked is not None else None
+            on_stored = tracked.on_stored if tracked is not None and rows.terminal else None
             try:
+                if on_stored is None and (awaited is None or awaited.outcome is None):
+                    self._writer.enqueue(batch, rows.events, fence=fence)
+                    continue
+                committed = self._writer.commit(batch, rows.events, fence=fence)
                 if awaited is not None and awaited.outcome is not None:
                     del self._awaited[command_id]
-                    committed = self._writer.commit(batch, rows.events)
                     committed.add_done_callback(functools.partial(_settle, awaited))
-                else:
-                    self._writer.enqueue(batch, rows.events)
+                if on_stored is not None:
+                    committed.add_done_callback(functools.partial(_when_stored, on_stored))
             except WriterStopped as exc:
                 log.error("command_rows_not_written", command_id=str(command_id))
                 if awaited is not None and not awaited.done.done():
@@ -291,6 +329,7 @@ class CommandPipeline:
                     command_name=known.command_name,
                 ),
             ),
+            known,
             status=StatusChange(command_id, "in_progress"),
         )
 
@@ -311,6 +350,7 @@ class CommandPipeline:
         await self._gather(
             command_id,
             (known.channel, response_message(response, known.vehicle_id, known.command_id)),
+            known,
             response=response,
         )
 
@@ -342,6 +382,7 @@ class CommandPipeline:
                 known.channel,
                 status_message(known.command_id, known.vehicle_id, status, at, error_message, name),
             ),
+            known,
             status=StatusChange(command_id, status, error_message, at),
             audit=audit,
             vehicle_state=(

@@ -1,0 +1,243 @@
+"""The Redis side of cluster mode: node heartbeats, partition leases with fencing tokens, and
+one command stream per partition read through a consumer group.
+
+Every key of a partition carries the hash tag `{pN}`, so on Redis Cluster a partition's
+lease, fencing counter and stream live in one slot (a script may touch them together)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from attrs import frozen
+from redis.exceptions import ResponseError
+
+from db.events import BusUnavailable
+from db.redis_bus import REDIS_DOWN
+
+NODES = "sovd:cluster:nodes"
+PARTITION_COUNT = "sovd:cluster:partitions"
+GROUP = "owners"
+# A stream keeps at most about this many entries (acknowledged ones are trimmed first).
+STREAM_MAX_LEN = 100_000
+
+# Takes the lease if it is free (a new fencing token) or renews it for its holder.
+ACQUIRE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+    local node, token = string.match(held, '^(.*):(%d+)$')
+    if node == ARGV[1] then
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return tonumber(token)
+    end
+    return -1
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
+return token
+"""
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def lease_key(partition: int) -> str:
+    return f"sovd:{{p{partition}}}:lease"
+
+
+def fence_key(partition: int) -> str:
+    return f"sovd:{{p{partition}}}:fence"
+
+
+def stream_key(partition: int) -> str:
+    return f"sovd:{{p{partition}}}:commands"
+
+
+@frozen
+class Lease:
+    partition: int
+    node: str
+    token: int
+    expires_in_ms: int
+
+
+@frozen
+class StreamEntry:
+    partition: int
+    entry_id: str
+    command: dict[str, Any]
+
+
+class PartitionCountMismatch(Exception):
+    def __init__(self, recorded: int, configured: int) -> None:
+        super().__init__(
+            f"the cluster was started with {recorded} partitions; this node is configured "
+            f"with {configured} (cluster.partitions must be equal on every node)"
+        )
+        self.recorded, self.configured = recorded, configured
+
+
+class ClusterRedis:
+    """Every Redis call of cluster mode; connection failures come out as BusUnavailable."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._acquire = client.register_script(ACQUIRE)
+        self._renew = client.register_script(RENEW)
+        self._release = client.register_script(RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str) -> ClusterRedis:
+        return cls(
+            redis.Redis.from_url(
+                url, socket_connect_timeout=2, socket_timeout=10, max_connections=512
+            )
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def agree_on_partitions(self, partitions: int) -> None:
+        """Records the partition count at the first start; PartitionCountMismatch when this
+        node's differs from the recorded one."""
+        try:
+            await self._client.set(PARTITION_COUNT, partitions, nx=True)
+            recorded = int(await self._client.get(PARTITION_COUNT) or partitions)
+        except REDIS_DOWN as exc:
+            raise BusUnavailable(str(exc)) from exc
+        if recorded != partitions:
+            raise PartitionCountMismatch(recorded, partitions)
+
+    async def heartbeat(self, node: str, now_ms: int, forget_before_ms: int) -> list[str]:
+        """Records this node as alive and returns the nodes seen since `forget_before_ms`."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.zadd(NODES, {node: now_ms})
+                pipe.zremrangebyscore(NODES, "-inf", forget_before_ms)
+                pipe.zrange(NODES, 0, -1)
+                *_, members = await pipe.execute()
+        except REDIS_DOWN as exc:
+            raise BusUnavailable(str(exc)) from exc
+        return sorted(m.decode() for m in members)
+
+    async def node_heartbeats(self) -> dict[str, int]:
+        rows: Any = await self._client.zrange(NODES, 0, -1, withscores=True)
+        return {member.decode(): int(score) for member, score in rows}
+
+    async def leave(self, node: str) -> None:
+        await self._client.zrem(NODES, node)
+
+    async def acquire(self, partition: int, node: str, lease_ms: int) -> int | None:
+        """A fencing token when this node holds the lease now, None when another does."""
+        token = int(
+            await self._acquire(
+                keys=[lease_key(partition), fence_key(partition)], args=[node, lease_ms]
+            )
+        )
+        return None if token < 0 else token
+
+    async def renew(self, partition: int, node: str, token: int, lease_ms: int) -> bool:
+        renewed = await self._renew(keys=[lease_key(partition)], args=[f"{node}:{token}", lease_ms])
+        return bool(renewed)
+
+    async def release(self, partition: int, node: str, token: int) -> bool:
+        released = await self._release(keys=[lease_key(partition)], args=[f"{node}:{token}"])
+        return bool(released)
+
+    async def leases(self, partitions: int) -> list[Lease | None]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(partitions):
+                pipe.get(lease_key(partition))
+                pipe.pttl(lease_key(partition))
+            answers = await pipe.execute()
+        leases: list[Lease | None] = []
+        for partition in range(partitions):
+            held, ttl = answers[2 * partition], answers[2 * partition + 1]
+            if held is None:
+                leases.append(None)
+                continue
+            node, _, token = held.decode().rpartition(":")
+            leases.append(Lease(partition, node, int(token), int(ttl)))
+        return leases
+
+    async def ensure_group(self, partition: int) -> None:
+        try:
+            await self._client.xgroup_create(stream_key(partition), GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def route(self, partition: int, command: Mapping[str, Any]) -> str:
+        """Appends a command to its partition's stream; BusUnavailable when Redis is down."""
+        try:
+            entry_id = await self._client.xadd(
+                stream_key(partition),
+                {"c": orjson.dumps(command)},
+                maxlen=STREAM_MAX_LEN,
+                approximate=True,
+            )
+        except REDIS_DOWN as exc:
+            raise BusUnavailable(str(exc)) from exc
+        return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+
+    async def read(
+        self, partition: int, consumer: str, *, count: int, block_ms: int
+    ) -> list[StreamEntry]:
+        """New entries for this consumer, waiting up to `block_ms` for some."""
+        answer: Any = await self._client.xreadgroup(
+            GROUP, consumer, {stream_key(partition): ">"}, count=count, block=block_ms
+        )
+        return _entries(partition, answer[0][1] if answer else [])
+
+    async def claim_pending(self, partition: int, consumer: str) -> list[StreamEntry]:
+        """Every entry delivered to some consumer and not acknowledged, now this one's, in
+        stream order (XAUTOCLAIM from the start)."""
+        claimed: list[StreamEntry] = []
+        cursor = "0-0"
+        while True:
+            answer = await self._client.xautoclaim(
+                stream_key(partition), GROUP, consumer, min_idle_time=0, start_id=cursor, count=500
+            )
+            cursor = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
+            claimed.extend(_entries(partition, answer[1]))
+            if cursor == "0-0":
+                return claimed
+
+    async def ack(self, partition: int, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            await self._client.xack(stream_key(partition), GROUP, *entry_ids)
+
+    async def lag(self, partitions: int) -> list[int]:
+        """Entries per partition not yet delivered or not yet acknowledged."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in range(partitions):
+                pipe.xinfo_groups(stream_key(partition))
+            answers = await pipe.execute(raise_on_error=False)
+        lags = []
+        for answer in answers:
+            groups = answer if isinstance(answer, list) else []
+            group = next((g for g in groups if g.get("name") in (GROUP, GROUP.encode())), None)
+            backlog = 0 if group is None else int(group.get("lag") or 0)
+            lags.append(backlog + (0 if group is None else int(group.get("pending") or 0)))
+        return lags
+
+
+def _entries(partition: int, raw: Sequence[Any]) -> list[StreamEntry]:
+    entries = []
+    for entry_id, fields in raw:
+        if fields is None:  # trimmed away while pending
+            continue
+        text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        entries.append(StreamEntry(partition, text, orjson.loads(fields[b"c"])))
+    return entries
