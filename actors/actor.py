@@ -191,13 +191,14 @@ class VehicleActor:
             retry_after = max(1.0, taken * self._latency.mean_s)
             raise VehicleBusy(self.vehicle_id, self.mailbox_size, retry_after)
 
-    def enqueue(self, envelope: Envelope, *, reserved: bool = False) -> None:
+    def enqueue(self, envelope: Envelope, *, reserved: bool = False, bounded: bool = True) -> None:
         """Queues the command, in a slot `reserve` held when `reserved`, or raises
-        VehicleBusy; never waits."""
+        VehicleBusy; never waits. Unless `bounded`, a full mailbox takes it anyway (a cluster
+        node must run what another node accepted)."""
         runtime = self._runtime
         if reserved:
             self._reserved -= 1
-        else:
+        elif bounded:
             self._refuse_when_full()
         mailbox = self._mailbox
         if mailbox is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -170,11 +170,27 @@ class ActorSystem:
         params: object,
         *,
         reserved: bool = False,
+        bounded: bool = True,
     ) -> None:
         """Queues a command; `params` may be the wire dict or already parsed. With
-        `reserved`, it takes the slot `reserve` held; if it raises, the slot is still held."""
+        `reserved`, it takes the slot `reserve` held; if it raises, the slot is still held.
+        Unless `bounded`, a full mailbox takes it anyway."""
         actor, command, parsed = self._resolve(vehicle_id, command_name, params)
-        actor.enqueue(Envelope(command_id, command, parsed), reserved=reserved)
+        actor.enqueue(Envelope(command_id, command, parsed), reserved=reserved, bounded=bounded)
+
+    async def settle_vehicles(self, vehicle_ids: Collection[UUID], timeout_s: float) -> bool:
+        """Waits until none of these vehicles has a command to run (True), or `timeout_s`
+        passes (False); then drops the state in memory of those that are idle, so the next
+        command reads it back from the store."""
+        wanted = {self._actors[v] for v in vehicle_ids if v in self._actors}
+        busy = [task for actor, task in self._runtime.busy.items() if actor in wanted]
+        settled = True
+        if busy:
+            _, pending = await asyncio.wait(busy, timeout=timeout_s)
+            settled = not pending
+        for actor in wanted:
+            actor.forget_state()
+        return settled
 
     def _resolve(
         self, vehicle_id: UUID, command_name: str, params: object

@@ -18,6 +18,7 @@ from cli.fleets import add_fleet_commands, run_fleet_command
 from cli.loadtest import PASSWORD_VARIABLE, add_loadtest_command, run_loadtest
 from cli.serve import add_serve_command, serve
 from cli.users import add_user_commands, run_user_add
+from db.cluster import PartitionCountMismatch
 from db.migrate import SchemaOutdated
 from db.repositories import StoreUnavailable
 from sovd.errors import FleetConflict
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except FleetConflict as exc:
         print(f"sovd-sim: fleet: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PartitionCountMismatch as exc:
+        print(f"sovd-sim: configuration error: cluster.partitions: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreUnavailable, SchemaOutdated, OSError) as exc:
         log.error("startup_failed", error=str(exc))

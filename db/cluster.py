@@ -6,8 +6,10 @@ lease, fencing counter and stream live in one slot (a script may touch them toge
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import redis.asyncio as redis
@@ -16,6 +18,10 @@ from redis.exceptions import ResponseError
 
 from db.events import BusUnavailable
 from db.redis_bus import REDIS_DOWN
+
+P = ParamSpec("P")
+T = TypeVar("T")
+C = TypeVar("C")
 
 NODES = "sovd:cluster:nodes"
 PARTITION_COUNT = "sovd:cluster:partitions"
@@ -41,6 +47,13 @@ return token
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RAISE_FENCE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+    redis.call('SET', KEYS[1], ARGV[1])
 end
 return 0
 """
@@ -88,6 +101,26 @@ class PartitionCountMismatch(Exception):
         self.recorded, self.configured = recorded, configured
 
 
+def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except REDIS_DOWN as exc:
+            raise BusUnavailable(str(exc)) from exc
+
+    return call
+
+
+def _translate_errors(cls: C) -> C:
+    """Every coroutine method of the class answers BusUnavailable when Redis is down."""
+    for name, member in list(vars(cls).items()):
+        if inspect.iscoroutinefunction(member) and not name.startswith("__"):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+@_translate_errors
 class ClusterRedis:
     """Every Redis call of cluster mode; connection failures come out as BusUnavailable."""
 
@@ -96,6 +129,7 @@ class ClusterRedis:
         self._acquire = client.register_script(ACQUIRE)
         self._renew = client.register_script(RENEW)
         self._release = client.register_script(RELEASE)
+        self._raise_fence = client.register_script(RAISE_FENCE)
 
     @classmethod
     def from_url(cls, url: str) -> ClusterRedis:
@@ -111,24 +145,18 @@ class ClusterRedis:
     async def agree_on_partitions(self, partitions: int) -> None:
         """Records the partition count at the first start; PartitionCountMismatch when this
         node's differs from the recorded one."""
-        try:
-            await self._client.set(PARTITION_COUNT, partitions, nx=True)
-            recorded = int(await self._client.get(PARTITION_COUNT) or partitions)
-        except REDIS_DOWN as exc:
-            raise BusUnavailable(str(exc)) from exc
+        await self._client.set(PARTITION_COUNT, partitions, nx=True)
+        recorded = int(await self._client.get(PARTITION_COUNT) or partitions)
         if recorded != partitions:
             raise PartitionCountMismatch(recorded, partitions)
 
     async def heartbeat(self, node: str, now_ms: int, forget_before_ms: int) -> list[str]:
         """Records this node as alive and returns the nodes seen since `forget_before_ms`."""
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.zadd(NODES, {node: now_ms})
-                pipe.zremrangebyscore(NODES, "-inf", forget_before_ms)
-                pipe.zrange(NODES, 0, -1)
-                *_, members = await pipe.execute()
-        except REDIS_DOWN as exc:
-            raise BusUnavailable(str(exc)) from exc
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.zadd(NODES, {node: now_ms})
+            pipe.zremrangebyscore(NODES, "-inf", forget_before_ms)
+            pipe.zrange(NODES, 0, -1)
+            *_, members = await pipe.execute()
         return sorted(m.decode() for m in members)
 
     async def node_heartbeats(self) -> dict[str, int]:
@@ -155,6 +183,11 @@ class ClusterRedis:
         released = await self._release(keys=[lease_key(partition)], args=[f"{node}:{token}"])
         return bool(released)
 
+    async def raise_fence(self, partition: int, at_least: int) -> None:
+        """Moves the partition's token counter past `at_least` (Redis lost it, the store did
+        not), so the next lease gets a token the store accepts."""
+        await self._raise_fence(keys=[fence_key(partition)], args=[at_least])
+
     async def leases(self, partitions: int) -> list[Lease | None]:
         async with self._client.pipeline(transaction=False) as pipe:
             for partition in range(partitions):
@@ -180,15 +213,12 @@ class ClusterRedis:
 
     async def route(self, partition: int, command: Mapping[str, Any]) -> str:
         """Appends a command to its partition's stream; BusUnavailable when Redis is down."""
-        try:
-            entry_id = await self._client.xadd(
-                stream_key(partition),
-                {"c": orjson.dumps(command)},
-                maxlen=STREAM_MAX_LEN,
-                approximate=True,
-            )
-        except REDIS_DOWN as exc:
-            raise BusUnavailable(str(exc)) from exc
+        entry_id = await self._client.xadd(
+            stream_key(partition),
+            {"c": orjson.dumps(command)},
+            maxlen=STREAM_MAX_LEN,
+            approximate=True,
+        )
         return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
 
     async def read(

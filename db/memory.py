@@ -461,6 +461,9 @@ class MemoryStore:
         self._fences[partition] = token
         return True
 
+    async def partition_fence(self, partition: int) -> int:
+        return self._fences.get(partition, 0)
+
     async def write_batch(self, batch: WriteBatch, fences: Fences | None = None) -> None:
         """All or nothing, like the PostgreSQL transaction: constraints are checked first."""
         stale = [p for p, token in (fences or {}).items() if self._fences.get(p) != token]

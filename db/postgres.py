@@ -841,5 +841,11 @@ class PostgresStore:
         claimed = await self._db.fetchval(CLAIM_PARTITION, partition, token)
         return claimed is not None
 
+    async def partition_fence(self, partition: int) -> int:
+        fence = await self._db.fetchval(
+            "SELECT fence FROM cluster_fences WHERE partition = $1", partition
+        )
+        return int(fence or 0)
+
     async def close(self) -> None:
         await self.pool.close()

@@ -19,6 +19,7 @@ from db.repositories import Store
 from web.auth.guards import auth_middleware
 from web.auth.startup import auth_ctx, check_auth_config
 from web.auth.websocket import redact_tokens_in_access_log
+from web.cluster.context import cluster_ctx
 from web.commands.stream import close_websockets
 from web.config import Config
 from web.metrics import Metrics
@@ -124,6 +125,7 @@ def create_app(
             bus_ctx,  # events: in-process or Redis
             auth_ctx,  # needs the store (the admin account on a first start)
             simulation_ctx,  # writer, actors, hub, fleets, then unfinished commands resumed
+            cluster_ctx,  # cluster mode only: partition streams and this node's share
             openapi_ctx,  # needs the command registry the simulation runs
         ]
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from web.typedefs import bus_key, lifecycle_key, registry_key, store_key
+from web.typedefs import bus_key, cluster_key, lifecycle_key, registry_key, store_key
 
 READINESS_TIMEOUT_S = 2.0
 
@@ -33,13 +34,22 @@ async def ready(request: web.Request) -> web.Response:
     store_state, bus_state = await asyncio.gather(_check(store.ping), _check(bus.ping))
     draining = app[lifecycle_key].draining
     is_ready = store_state == bus_state == "ok" and not draining
-    body = {
+    body: dict[str, Any] = {
         "status": "ready" if is_ready else ("draining" if draining else "not_ready"),
         "checks": {
             "store": {"kind": store.kind, "status": store_state},
             "bus": {"kind": bus.kind, "status": bus_state},
         },
     }
+    node = app.get(cluster_key)
+    if node is not None:
+        # Any node takes requests for any vehicle; this says whether it runs its share yet.
+        body["cluster"] = {
+            "node_id": node.node_id,
+            "holds_its_share": node.holds_its_share,
+            "owned": len(node.owned),
+            "desired": len(node.desired),
+        }
     return web.json_response(body, status=200 if is_ready else 503)
 
 

@@ -38,6 +38,18 @@ class Metrics:
         self.websocket_connections = Gauge(
             "sovd_websocket_connections", "Open WebSocket connections", registry=registry
         )
+        self.cluster_partitions_owned = Gauge(
+            "sovd_cluster_partitions_owned", "Partitions this node owns", registry=registry
+        )
+        self.cluster_nodes_live = Gauge(
+            "sovd_cluster_nodes_live", "Nodes with a recent heartbeat", registry=registry
+        )
+        self.cluster_stream_lag = Gauge(
+            "sovd_cluster_stream_lag",
+            "Entries of an owned partition's stream not yet read or not yet acknowledged",
+            ["partition"],
+            registry=registry,
+        )
         self._request_series: dict[tuple[str, str, int], Any] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

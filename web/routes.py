@@ -6,6 +6,7 @@ from aiohttp import web
 
 from web import health, openapi
 from web.auth import views as auth
+from web.cluster import views as cluster
 from web.commands import stream
 from web.commands import views as commands
 from web.sovd_api import data, discovery, faults, locks, modes, operations, subscriptions
@@ -35,6 +36,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/v1/vehicles", vehicles.list_vehicles)
     router.add_get("/api/v1/vehicles/{vehicle_id}", vehicles.get_vehicle)
     router.add_get("/api/v1/vehicles/{vehicle_id}/status", vehicles.get_vehicle_status)
+    router.add_get("/api/v1/cluster", cluster.get_cluster)
     router.add_get("/api/v1/fleets", vehicles.list_fleets)
     router.add_post("/api/v1/fleets", vehicles.spawn_fleets)
     router.add_delete("/api/v1/fleets/{name}", vehicles.delete_fleet)

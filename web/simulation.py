@@ -109,7 +109,8 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.mailbox_depth.set_function(lambda: actors.queued_count)
 
     await start_fleets(app)
-    await recover_unfinished(app)
+    if not config.cluster.enabled:  # in a cluster, each partition's new owner recovers it
+        await recover_unfinished(app)
     yield
     await actors.stop(timeout=config.server.shutdown_timeout_s)
     pipeline.flush()

@@ -16,6 +16,7 @@ from db.events import EventBus
 from db.repositories import Store
 from db.writer import BatchWriter
 from web.auth.service import AuthenticatedUser, AuthService
+from web.cluster.node import ClusterNode
 from web.commands.pipeline import CommandPipeline
 from web.commands.service import CommandService
 from web.config import Config
@@ -48,6 +49,7 @@ hub_key = web.AppKey("hub", EventHub)
 command_service_key = web.AppKey("command_service", CommandService)
 fleet_service_key = web.AppKey("fleet_service", FleetService)
 openapi_document_key: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
+cluster_key = web.AppKey("cluster", ClusterNode)
 open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_websockets")
 # (vehicle, component, operation) of asynchronous SOVD executions being started right now.
 starting_executions_key: web.AppKey[set[tuple[UUID, str, str]]] = web.AppKey("starting_executions")

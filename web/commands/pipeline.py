@@ -249,6 +249,11 @@ class CommandPipeline:
             fence=fence,
         )
 
+    async def committed(self) -> None:
+        """Returns once every row handed over so far is committed (the writer keeps order)."""
+        self.flush()
+        await self._writer.commit(WriteBatch())
+
     def _known(self, command_id: UUID, vehicle_id: UUID) -> Tracked:
         return self._tracked.get(command_id) or Tracked.of(command_id, vehicle_id)
 

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -14,7 +14,7 @@ import structlog
 from attrs import frozen
 
 from actors.system import ActorSystem
-from db.events import Event
+from db.events import BusUnavailable, Event
 from db.repositories import Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.errors import SovdError
@@ -60,6 +60,17 @@ class Accepted:
     outcome: asyncio.Future[Outcome] | None = None
 
 
+class CommandRouter(Protocol):
+    async def route(self, command: Command) -> None:
+        """Sends a stored command to whichever node runs its vehicle."""
+
+
+class OutcomeSource(Protocol):
+    def watch(self, command_id: UUID) -> asyncio.Future[Outcome]:
+        """A future of how the command ends, once that is stored; ask before it can run."""
+        ...
+
+
 class CommandService:
     def __init__(
         self,
@@ -75,6 +86,13 @@ class CommandService:
         self._actors = actors
         self._pipeline = pipeline
         self._clock = clock
+        self._router: CommandRouter | None = None
+        self._outcomes: OutcomeSource | None = None
+
+    def route_through(self, router: CommandRouter, outcomes: OutcomeSource) -> None:
+        """Cluster mode: stored commands go to their partition's owner, which may be another
+        node, and outcomes are followed through the events every node receives."""
+        self._router, self._outcomes = router, outcomes
 
     async def submit(
         self,
@@ -96,6 +114,8 @@ class CommandService:
                 return await self._replay(held.command_id, held.request_hash, request)
         if self._writer.store_unavailable:
             raise StoreUnavailable("the store is not accepting writes")
+        if self._router is not None:  # the owner's mailbox is not this node's to check
+            return await self._accept(user, request, client, parsed, idempotency_key, await_outcome)
         # Admission is decided here, before anything is awaited: a refused request leaves
         # no row behind, and concurrent requests cannot all take the last slot.
         self._actors.reserve(request.vehicle_id)
@@ -165,17 +185,31 @@ class CommandService:
                 return await self._replay(held.command_id, held.request_hash, request)
             self._writer.enqueue(WriteBatch(audit=[audit]), [submitted_event])
 
-        self._pipeline.track(command, tracked)
-        outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
-        try:
-            self._actors.submit(
-                command.vehicle_id, command.command_id, command.command_name, parsed, reserved=True
-            )
-        except SovdError as exc:
-            # Durable but refused (the simulator began stopping meanwhile): the command must
-            # still end in a terminal state.
-            self._refuse(command, str(exc))
-            raise
+        if self._router is not None and self._outcomes is not None:
+            outcome = self._outcomes.watch(command.command_id) if await_outcome else None
+            try:
+                await self._router.route(command)
+            except BusUnavailable:
+                self._refuse(command, "the bus was unavailable")
+                if outcome is not None:
+                    outcome.cancel()
+                raise
+        else:
+            self._pipeline.track(command, tracked)
+            outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
+            try:
+                self._actors.submit(
+                    command.vehicle_id,
+                    command.command_id,
+                    command.command_name,
+                    parsed,
+                    reserved=True,
+                )
+            except SovdError as exc:
+                # Durable but refused (the simulator began stopping meanwhile): the command
+                # must still end in a terminal state.
+                self._refuse(command, str(exc))
+                raise
         log.info(
             "command_accepted",
             command_id=tracked.command_id,

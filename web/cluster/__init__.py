@@ -1,0 +1,1 @@
+"""Cluster mode: one fleet over several processes and machines (SPEC §7)."""
