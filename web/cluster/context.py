@@ -14,6 +14,7 @@ from web.typedefs import (
     cluster_key,
     command_service_key,
     config_key,
+    fleet_service_key,
     hub_key,
     metrics_key,
     pipeline_key,
@@ -37,6 +38,7 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         app[pipeline_key],
         drain_timeout_s=config.server.shutdown_timeout_s,
         metrics=app[metrics_key],
+        sync_fleets=app[fleet_service_key].sync_recorded,
     )
     outcomes = EventOutcomes(app[hub_key], app[store_key])
     app[command_service_key].route_through(node, outcomes)

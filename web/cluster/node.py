@@ -20,6 +20,7 @@ import os
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -75,7 +76,10 @@ class ClusterNode:
         *,
         drain_timeout_s: float = 10.0,
         metrics: Metrics | None = None,
+        sync_fleets: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`sync_fleets` takes up fleets other nodes spawned or removed; it runs at every
+        tick, before the partitions' vehicles are counted."""
         self.node_id = config.node_id or default_node_id()
         self.partitions = config.partitions
         self.lease_ms = config.lease_ms
@@ -86,6 +90,7 @@ class ClusterNode:
         self._pipeline = pipeline
         self._drain_timeout_s = drain_timeout_s
         self._metrics = metrics
+        self._sync_fleets = sync_fleets
         self.owned: dict[int, Ownership] = {}
         self.desired: set[int] = set()
         self.live_nodes: list[str] = []
@@ -155,6 +160,8 @@ class ClusterNode:
                 log.exception("cluster_tick_crashed")
 
     async def _tick(self) -> None:
+        if self._sync_fleets is not None:
+            await self._sync_fleets()
         now_ms = int(time.time() * 1000)
         self.live_nodes = await self._redis.heartbeat(
             self.node_id, now_ms, forget_before_ms=now_ms - self.lease_ms

@@ -148,18 +148,7 @@ class FleetService:
             plan = from_file.get(record.name)
             if plan is not None and plan.definition != record.definition:
                 continue
-            try:
-                config = parse_fleet_config(
-                    record.definition, source=f"recorded fleet {record.name!r}"
-                )
-            except InvalidFleetConfig as exc:
-                log.error("recorded_fleet_invalid", fleet=record.name, problems=exc.lines())
-                continue
-            origin: Origin = "store" if plan is None else "file"
-            for recorded in config.plans:
-                spec = recorded.spec
-                self._adopt(spec, build_fleet(spec), origin, recorded.definition)
-                log.info("fleet_resumed", fleet=spec.name, vehicles=spec.count, origin=origin)
+            self._resume(record, "store" if plan is None else "file")
         if file_config is not None:
             await self.spawn(file_config, "file")
         if not self._running:
@@ -169,6 +158,33 @@ class FleetService:
             retired = await self._store.vehicles.delete_fleet(name)
             if retired:
                 log.info("demo_fleet_retired", fleet=name, vehicles=retired)
+
+    def _resume(self, record: FleetRecord, origin: Origin) -> None:
+        try:
+            config = parse_fleet_config(record.definition, source=f"recorded fleet {record.name!r}")
+        except InvalidFleetConfig as exc:
+            log.error("recorded_fleet_invalid", fleet=record.name, problems=exc.lines())
+            return
+        for recorded in config.plans:
+            spec = recorded.spec
+            self._adopt(spec, build_fleet(spec), origin, recorded.definition)
+            log.info("fleet_resumed", fleet=spec.name, vehicles=spec.count, origin=origin)
+
+    async def sync_recorded(self) -> None:
+        """Cluster mode: takes up the fleets other nodes recorded since, and drops the ones
+        they removed (once their vehicles are idle), so every node routes every vehicle."""
+        async with self._changing:
+            records = {record.name: record for record in await self._store.fleets.list()}
+            for name, running in list(self._running.items()):
+                record = records.get(name)
+                outdated = record is None or record.definition != running.definition
+                if running.recorded and outdated and not self._actors.busy_in_fleet(name):
+                    self._actors.remove_fleet(name)
+                    del self._running[name]
+                    log.info("fleet_dropped", fleet=name, reason="changed by another node")
+            for name, record in records.items():
+                if name not in self._running:
+                    self._resume(record, "store")
 
     async def spawn(self, config: FleetConfig, origin: Origin) -> list[SpawnOutcome]:
         """Spawns and records the config's fleets, all or none.
