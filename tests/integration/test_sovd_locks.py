@@ -155,9 +155,9 @@ async def test_a_lock_keeps_other_engineers_from_writing(
     assert (await clear_faults(client, bob, BRAKES)).status == 204
 
     listed = await get_valid(client, f"{engine}/locks", vera)
-    assert listed == {"items": [{"id": held["id"], "owned": False}]}
+    assert listed == {"items": [held | {"owned": False}]}
     mine = await get_valid(client, f"{engine}/locks", alice)
-    assert mine == {"items": [{"id": held["id"], "owned": True}]}
+    assert mine == {"items": [held | {"owned": True}]}
     one = await get_valid(client, f"{engine}/locks/{held['id']}", bob)
     assert one == held | {"owned": False}
     assert (await lock(client, vera, engine)).status == 403
@@ -208,9 +208,7 @@ async def test_a_vehicle_lock_blocks_writes_to_every_component(
     assert error["parameters"]["locked_entity"] == absolute(client, root)
     assert (await clear_faults(client, alice, BRAKES)).status == 204
 
-    assert await get_valid(client, f"{root}/locks", bob) == {
-        "items": [{"id": held["id"], "owned": False}]
-    }
+    assert await get_valid(client, f"{root}/locks", bob) == {"items": [held | {"owned": False}]}
     assert await get_valid(client, f"{component_path(client)}/locks", bob) == {"items": []}
     # The lock is the vehicle's: not found under a component, nor on another vehicle.
     elsewhere = (

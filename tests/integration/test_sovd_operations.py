@@ -186,7 +186,12 @@ async def test_a_running_self_test_shows_its_progress_rising_and_can_be_stopped(
     execution_id, _ = await start_self_test(client, alice)
 
     running = await progress_reached(client, alice, execution_id, 25)
-    assert running == {"status": "running", "capability": "execute", "progress": 25}
+    assert running == {
+        "id": execution_id,
+        "status": "running",
+        "capability": "execute",
+        "progress": 25,
+    }
     status, body, _ = await send(
         client, "PUT", execution_path(client, execution_id), alice, {"capability": "stop"}
     )
@@ -294,6 +299,7 @@ async def test_reset_returns_the_ecu_to_the_default_session(client: Client, alic
     assert await listed(client, alice, "reset") == [command_id]
     done = await get_valid(client, execution_path(client, command_id, "reset"), alice)
     assert done == {
+        "id": command_id,
         "status": "completed",
         "capability": "execute",
         "progress": 100,

@@ -30,7 +30,7 @@ LOCK = obj(
     {"id": STRING, "owned": BOOLEAN, "lock_expiration": STAMP},
     ("id", "owned", "lock_expiration"),
 )
-LOCK_LIST = items_of(obj({"id": STRING, "owned": BOOLEAN}, ("id", "owned")))
+LOCK_LIST = items_of(LOCK)
 
 
 def _locked_entity(request: web.Request) -> tuple[VehicleActor, Component | None]:
@@ -97,7 +97,7 @@ async def list_locks(request: web.Request) -> web.Response:
     held = await request.app[store_key].locks.held(
         vehicle.vehicle_id, (entity_key(component),), utc_now()
     )
-    items = [{"id": str(lock.lock_id), "owned": lock.owner_id == user.user_id} for lock in held]
+    items = [_describe(lock, user) for lock in held]
     return respond(request, {"items": items}, LOCK_LIST)
 
 

@@ -190,7 +190,12 @@ OPERATION_DETAIL = obj(
     {"item": OPERATION, "modes": {"type": "object", "additionalProperties": STRING}},
     ("item",),
 )
-EXECUTION_LIST = schemas.items_of(obj({"id": STRING, "href": LINK}, ("id", "href")))
+EXECUTION_LIST = schemas.items_of(
+    obj(
+        {"id": STRING, "href": LINK, "status": {"enum": ["running", "completed", "failed"]}},
+        ("id", "href", "status"),
+    )
+)
 EXECUTION_LIST["description"] = (
     "The operation's executions on this component submitted in the last 10 minutes (at most "
     "50), newest first, deleted ones left out. Items are objects with the execution's id and "
@@ -203,13 +208,14 @@ EXECUTION_STATUSES = ["running", "completed", "failed"]
 def execution_schema(operation: Operation) -> Schema:
     return obj(
         {
+            "id": STRING,
             "status": {"enum": EXECUTION_STATUSES},
             "capability": {"enum": ["execute", "stop"]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
             "parameters": operation.result_schema,
             "error": {"type": "array", "items": DATA_ERROR, "minItems": 1},
         },
-        ("status", "capability", "progress"),
+        ("id", "status", "capability", "progress"),
     )
 
 
@@ -353,10 +359,13 @@ async def list_executions(request: web.Request) -> web.Response:
     vehicle = vehicle_of(request)
     component = component_of(request, vehicle)
     operation = operation_of(request)
-    ids = [str(c.command_id) for c in await _recent(request, vehicle, component, operation)]
     items = [
-        {"id": ident, "href": _execution_uri(request, vehicle, component, operation, ident)}
-        for ident in ids
+        {
+            "id": str(command.command_id),
+            "href": _execution_uri(request, vehicle, component, operation, str(command.command_id)),
+            "status": execution_status(command),
+        }
+        for command in await _recent(request, vehicle, component, operation)
     ]
     return respond(request, {"items": items}, EXECUTION_LIST)
 
@@ -397,6 +406,12 @@ async def get_execution(request: web.Request) -> web.Response:
     )
 
 
+def execution_status(command: Command) -> str:
+    if command.status in UNFINISHED:
+        return "running"
+    return "completed" if command.status == "completed" else "failed"
+
+
 def execution_json(
     operation: Operation, command: Command, payloads: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -406,7 +421,10 @@ def execution_json(
         command.error_message in STOPPED_UNRUN
     )
     progress = max((p["progress"] for p in payloads if "progress" in p), default=0)
-    body: dict[str, Any] = {"capability": "stop" if stopped else "execute"}
+    body: dict[str, Any] = {
+        "id": str(command.command_id),
+        "capability": "stop" if stopped else "execute",
+    }
     if command.status in UNFINISHED:
         body |= {"status": "running", "progress": progress}
     elif command.status == "completed":

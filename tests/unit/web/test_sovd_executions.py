@@ -55,6 +55,7 @@ PENDING = NEGATIVE | {
 def shaped(command: Command, payloads: list[dict[str, Any]]) -> dict[str, Any]:
     body = execution_json(SELF_TEST, command, payloads)
     Draft202012Validator(execution_schema(SELF_TEST)).validate(body)
+    assert body.pop("id") == str(command.command_id)
     return body
 
 
