@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,10 @@ class RedisBus:
     def __init__(self, client: redis.Redis, url: str) -> None:
         self.client = client
         self._url = url
+        # False when this process hands its own events to its subscribers directly: they are
+        # then tagged with `origin` on the wire, and this bus's subscriptions skip them.
+        self.echo = True
+        self._origin_suffix = b',"o":"%s"}' % secrets.token_hex(6).encode()
         self._publisher: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._publish_parser = hiredis.Reader()
         self._publishing = asyncio.Lock()
@@ -64,7 +69,7 @@ class RedisBus:
                 reader, writer = self._publisher
                 writer.write(
                     b"".join(
-                        _publish_command(channel.encode(), orjson.dumps(message))
+                        _publish_command(channel.encode(), self._payload(message))
                         for channel, message in events
                     )
                 )
@@ -76,6 +81,10 @@ class RedisBus:
             except BaseException:
                 self._drop_publisher()  # cancelled mid-batch: replies would be misread
                 raise
+
+    def _payload(self, message: dict[str, Any]) -> bytes:
+        payload = orjson.dumps(message)
+        return payload if self.echo else payload[:-1] + self._origin_suffix
 
     def _drop_publisher(self) -> None:
         if self._publisher is not None:
@@ -93,7 +102,7 @@ class RedisBus:
             raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
         try:
             await _handshake(reader, writer, self._url, patterns)
-            yield _messages(reader, writer)
+            yield _messages(reader, writer, None if self.echo else self._origin_suffix)
         except (OSError, TimeoutError) as exc:
             raise BusUnavailable(f"Redis subscription lost: {type(exc).__name__}") from exc
         finally:
@@ -178,9 +187,11 @@ async def _handshake(
 
 
 async def _messages(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, own_suffix: bytes | None
 ) -> AsyncIterator[Event]:
-    """Published messages until the connection fails; a quiet link is probed with PING."""
+    """Published messages until the connection fails; a quiet link is probed with PING.
+    Messages ending in `own_suffix` (this process published them) are skipped unparsed;
+    another process's origin tag is dropped."""
     parser = hiredis.Reader()
     probing = False
     while True:
@@ -198,4 +209,9 @@ async def _messages(
         parser.feed(data)
         while (item := parser.gets()) is not False:
             if isinstance(item, list) and item and item[0] == b"pmessage":
-                yield item[2].decode(), orjson.loads(item[3])
+                payload = item[3]
+                if own_suffix is not None and payload.endswith(own_suffix):
+                    continue
+                message = orjson.loads(payload)
+                message.pop("o", None)
+                yield item[2].decode(), message

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import structlog
 
-from db.events import EventBus
+from db.events import Event, EventBus
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +137,12 @@ class EventHub:
         listener = Listener(key, capacity, keep)
         registry[key].add(listener)
         return listener
+
+    def deliver(self, events: Sequence[Event]) -> None:
+        """Events this process published, handed to its own listeners at once (the bus
+        carries them to the other processes)."""
+        for channel, message in events:
+            self._dispatch(channel, message)
 
     def forget(self, listener: Listener) -> None:
         for registry in self._registries:

@@ -5,14 +5,16 @@ their commands, the writer commits what they reported, then the hub lets go of t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 from aiohttp import web
 
 from actors.latency import latency_model
 from actors.system import ActorSystem
-from db.writer import BatchWriter
+from db.events import Event, EventBus
+from db.redis_bus import RedisBus
+from db.writer import BatchWriter, Publisher
 from sovd.errors import SovdError
 from sovd.fleet import LatencyRange
 from sovd.records import utc_now
@@ -74,11 +76,26 @@ async def recover_unfinished(app: web.Application) -> None:
         log.info("unfinished_commands_recovered", resumed=resumed, failed=failed)
 
 
+def publisher(hub: EventHub, bus: EventBus) -> Publisher:
+    """Where committed events go. With Redis, this process's own listeners get them at once,
+    without the round trip, and Redis carries them to the others (its echo is skipped)."""
+    if not isinstance(bus, RedisBus):
+        return bus.publish_many  # in-process: the bus is the local delivery
+    bus.echo = False
+
+    async def publish(events: Sequence[Event]) -> None:
+        hub.deliver(events)
+        await bus.publish_many(events)
+
+    return publish
+
+
 async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store, bus, metrics = app[config_key], app[store_key], app[bus_key], app[metrics_key]
+    hub = EventHub(bus)
     writer = BatchWriter(
         store,
-        bus.publish_many,
+        publisher(hub, bus),
         max_rows=config.database.write_batch_max_rows,
         on_batch=metrics.write_batch_rows.observe,
     )
@@ -96,7 +113,6 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         time_scale=config.simulation.time_scale,
         load_state=store.vehicle_states.get if durable else None,
     )
-    hub = EventHub(bus)
     hub.start()
     app[writer_key], app[pipeline_key], app[actors_key], app[hub_key] = (
         writer,

@@ -218,3 +218,28 @@ async def test_a_stream_joined_while_the_command_runs_starts_with_in_progress(
         ("response", None),
         ("status", "completed"),
     ]
+
+
+async def test_a_vehicle_feed_gets_each_event_once(client: Client) -> None:
+    """Locally published events reach this process's listeners directly; their echo from
+    Redis is skipped, so nothing arrives twice."""
+    token = await token_for(client, "alice")
+    vehicle = vehicles(client)[3]
+    async with client.ws_connect(f"/ws/vehicles/{vehicle.vehicle_id}?token={token}") as feed:
+        accepted = await (await post_command(client, token, vehicle, "ReadDTC")).json()
+        events: list[dict[str, Any]] = []
+        while not events or events[-1].get("status") != "completed":
+            message = await asyncio.wait_for(feed.receive(), 10)
+            events.append(orjson.loads(message.data))
+        await post_command(client, token, vehicle, "ReadDTC")  # a later event ends the wait
+        later = orjson.loads((await asyncio.wait_for(feed.receive(), 10)).data)
+
+    assert [(e["event"], e.get("status")) for e in events] == [
+        ("status", "pending"),
+        ("status", "in_progress"),
+        ("response", None),
+        ("status", "completed"),
+    ]
+    assert {e["command_id"] for e in events} == {accepted["command_id"]}
+    assert all("o" not in e for e in events)
+    assert later["command_id"] != accepted["command_id"]
