@@ -23,6 +23,7 @@ from web.typedefs import (
     actors_key,
     bus_key,
     command_service_key,
+    command_stats_key,
     config_key,
     fleet_service_key,
     hub_key,
@@ -83,7 +84,7 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         on_batch=metrics.write_batch_rows.observe,
     )
     writer.start()
-    pipeline = CommandPipeline(writer, metrics)
+    pipeline = CommandPipeline(writer, metrics, app[command_stats_key])
     low_ms, high_ms = config.simulation.latency_ms
     actors = ActorSystem(
         pipeline,

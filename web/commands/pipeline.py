@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,7 @@ from db.events import Event
 from db.repositories import StatusChange, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter, WriterStopped
 from sovd.records import AuditEntry, Command, CommandStatus, Response, new_id
+from web.commands.stats import CommandStats
 from web.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -153,6 +155,8 @@ class Tracked:
     command_id: str
     vehicle_id: str
     channel: str
+    # When this process accepted it (monotonic seconds), for the POST-to-completed latency.
+    accepted_at: float = field(factory=time.monotonic, eq=False)
 
     @classmethod
     def of(
@@ -165,9 +169,12 @@ class Tracked:
 class CommandPipeline:
     """The actor system's sink: rows to the batch writer, events after their commit."""
 
-    def __init__(self, writer: BatchWriter, metrics: Metrics) -> None:
+    def __init__(
+        self, writer: BatchWriter, metrics: Metrics, stats: CommandStats | None = None
+    ) -> None:
         self._writer = writer
         self._metrics = metrics
+        self.stats = stats or CommandStats()
         self._tracked: dict[UUID, Tracked] = {}
         self._awaited: dict[UUID, _Awaited] = {}
         self._gathered: dict[UUID, _Rows] = {}
@@ -180,6 +187,7 @@ class CommandPipeline:
             command.command_id, command.vehicle_id, command.command_name, command.user_id
         )
         self._tracked[command.command_id] = tracked
+        self.stats.command_accepted()
         return tracked
 
     def await_outcome(self, command_id: UUID) -> asyncio.Future[Outcome]:
@@ -192,6 +200,7 @@ class CommandPipeline:
     def fail_unrun(self, command: Command, reason: str, at: datetime) -> None:
         """Ends a stored command that no actor will run: `failed`, with `reason`."""
         self._tracked.pop(command.command_id, None)
+        self.stats.command_finished("failed", reason, None)
         awaited = self._awaited.pop(command.command_id, None)
         if awaited is not None and not awaited.done.done():
             awaited.done.set_result(Outcome("failed", reason, []))
@@ -309,8 +318,11 @@ class CommandPipeline:
         error_message: str | None,
         at: datetime,
     ) -> None:
-        known = self._tracked.pop(command_id, None) or Tracked.of(command_id, vehicle_id)
+        tracked = self._tracked.pop(command_id, None)
+        known = tracked or Tracked.of(command_id, vehicle_id)
         name = known.command_name
+        latency = time.monotonic() - tracked.accepted_at if tracked is not None else None
+        self.stats.command_finished(status, error_message, latency)
         awaited = self._awaited.get(command_id)
         if awaited is not None:
             awaited.outcome = Outcome(status, error_message, awaited.payloads)
