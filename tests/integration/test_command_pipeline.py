@@ -218,3 +218,26 @@ async def test_a_stream_joined_while_the_command_runs_starts_with_in_progress(
         ("response", None),
         ("status", "completed"),
     ]
+
+
+async def test_a_batched_fleet_feed_sends_every_event_in_arrays_in_order(client: Client) -> None:
+    token = await token_for(client, "root")
+    refused = await client.get(f"/ws/fleet?batch=maybe&token={token}")
+    assert refused.status == 422
+    async with client.ws_connect(f"/ws/fleet?batch=true&token={token}") as feed:
+        accepted = [
+            await (await post_command(client, token, vehicle, "ReadDTC")).json()
+            for vehicle in vehicles(client)[:5]
+        ]
+        wanted = {command["command_id"] for command in accepted}
+        events: list[dict[str, Any]] = []
+        while sum(e.get("status") == "completed" for e in events) < len(wanted):
+            message = await asyncio.wait_for(feed.receive(), 10)
+            assert message.type == WSMsgType.TEXT
+            batch = orjson.loads(message.data)
+            assert isinstance(batch, list) and batch
+            events.extend(batch)
+
+    for command_id in wanted:
+        own = [e.get("status") or e["event"] for e in events if e["command_id"] == command_id]
+        assert own == ["pending", "in_progress", "response", "completed"]

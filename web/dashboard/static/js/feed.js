@@ -4,7 +4,7 @@
 
 import { REASON_LABELS, byId, clock, count, failureReason, fill, h, shortId } from "./dom.js";
 
-const ROWS = 100;
+const ROWS = 50;
 const RENDER_MS = 250;
 const STATUSES = ["pending", "in_progress", "completed", "failed", "timed_out"];
 const TERMINAL = new Set(["completed", "failed", "timed_out"]);
@@ -15,6 +15,7 @@ export class FeedView {
     this.socket = null;
     this.running = false;
     this.paused = false;
+    this.reconnects = 0;
     this.ring = new Array(ROWS);
     this.head = 0;
     this.size = 0;
@@ -48,6 +49,7 @@ export class FeedView {
     this.nrcs = {};
     this.lagMs = null;
     this.worstLagMs = 0;
+    this.shownTables = "";
     this.dirty = true;
   }
 
@@ -82,8 +84,10 @@ export class FeedView {
       this.setState("no status chosen");
       return;
     }
-    const query = statuses.length < STATUSES.length ? `?status=${statuses.join(",")}` : "";
-    const socket = this.session.socket(`/ws/fleet${query}`);
+    // Batched: each frame holds every event queued for us, so a burst is one task, not many.
+    const query = new URLSearchParams({ batch: "true" });
+    if (statuses.length < STATUSES.length) query.set("status", statuses.join(","));
+    const socket = this.session.socket(`/ws/fleet?${query}`);
     this.socket = socket;
     this.setState("connecting");
     socket.addEventListener("open", () => this.setState("live"));
@@ -93,7 +97,11 @@ export class FeedView {
       this.socket = null;
       const why = event.code === 1013 ? "fell behind" : `closed (${event.code}${event.reason ? `: ${event.reason}` : ""})`;
       this.setState(`${why}; reconnecting`);
-      if (this.running && this.session.signedIn) setTimeout(() => this.socket === null && this.connect(), 1000);
+      if (this.running && this.session.signedIn) {
+        this.reconnects += 1;
+        byId("feed-state").dataset.reconnects = String(this.reconnects);
+        setTimeout(() => this.socket === null && this.connect(), 1000);
+      }
     });
   }
 
@@ -104,8 +112,11 @@ export class FeedView {
   }
 
   receive(data) {
-    const message = JSON.parse(data);
     const now = Date.now();
+    for (const message of JSON.parse(data)) this.count(message, now);
+  }
+
+  count(message, now) {
     this.total += 1;
     this.inSecond += 1;
     this.dirty = true;
@@ -145,6 +156,7 @@ export class FeedView {
     if (!this.dirty) return;
     this.dirty = false;
     byId("feed-total").textContent = count(this.total);
+    if (this.lagMs !== null) byId("feed-lag").dataset.ms = String(this.lagMs);
     this.renderTables();
     for (let index = 0; index < ROWS; index += 1) {
       const { row, cells, link } = this.rows[index];
@@ -166,6 +178,9 @@ export class FeedView {
   }
 
   renderTables() {
+    const key = JSON.stringify([this.failures, this.nrcs, this.byStatus]);
+    if (key === this.shownTables) return;
+    this.shownTables = key;
     const failureRows = [];
     for (const [reason, total] of Object.entries(this.failures)) {
       failureRows.push(h("tr", {}, h("th", { scope: "row", text: REASON_LABELS[reason] }), h("td", { class: "num", text: count(total) })));

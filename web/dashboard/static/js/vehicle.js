@@ -77,6 +77,7 @@ export class VehicleView {
     byId("vehicle-title").textContent = "Vehicle";
     byId("vehicle-identity").replaceChildren();
     byId("ecu-list").replaceChildren(h("p", { class: "hint", text: "Loading…" }));
+    delete byId("ecu-list").dataset.faultsRead;
     byId("command-reply").replaceChildren();
     byId("command-error").textContent = "";
     byId("vehicle-sovd-link").href = `/vehicles/${vehicleId}/sovd/version-info`;
@@ -100,10 +101,13 @@ export class VehicleView {
     byId("vehicle-title").textContent = `${vehicle.make} ${vehicle.model} ${vehicle.year} · ${vehicle.vin}`;
     this.renderEcus();
     await this.loadStatus();
-    for (const ecu of vehicle.ecus) {
-      this.readFaults(ecu.ecu_address);
+    const reads = vehicle.ecus.map((ecu) => {
       this.readSecurity(ecu.ecu_address);
-    }
+      return this.readFaults(ecu.ecu_address);
+    });
+    Promise.allSettled(reads).then(() => {
+      if (generation === this.generation) byId("ecu-list").dataset.faultsRead = "all";
+    });
     if (acts) {
       this.loadCommandTypes();
       this.loadHistory();
