@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -159,7 +160,7 @@ async def test_a_minute_of_2000_events_per_second_over_100k_vehicles(
     heap_after = await heap_mb(cdp)
 
     await page.locator("#nav a[href='#/fleet']").click()
-    await page.locator("#stat-p99", has_text="ms").wait_for()
+    await page.locator("#stat-p99", has_text=re.compile(r"\d")).wait_for()
     await shots.take("fleet-after-load")
 
     long_tasks = [duration for _, duration in frames["longTasks"]]

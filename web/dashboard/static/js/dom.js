@@ -42,6 +42,11 @@ export function number(value, unit = "") {
   return value === null || value === undefined ? "–" : `${decimal.format(value)}${unit}`;
 }
 
+export function duration(ms) {
+  if (ms === null || ms === undefined) return "–";
+  return ms >= 1000 ? `${decimal.format(ms / 1000)} s` : `${decimal.format(ms)} ms`;
+}
+
 export function time(iso) {
   if (!iso) return "–";
   const moment = new Date(iso);

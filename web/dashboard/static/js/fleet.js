@@ -2,7 +2,7 @@
 // filtered by the server.
 
 import { LineChart } from "./charts.js";
-import { REASON_LABELS, byId, count, debounce, fill, h, number, time, toast } from "./dom.js";
+import { REASON_LABELS, byId, count, debounce, duration, fill, h, number, time, toast } from "./dom.js";
 
 const PAGE = 50;
 const POLL_MS = 1000;
@@ -94,8 +94,8 @@ export class FleetView {
     const recent = (series) => sum(series.slice(-5)) / 5;
     byId("stat-completed-rate").textContent = number(recent(completed));
     byId("stat-failed-rate").textContent = number(recent(failed));
-    byId("stat-p50").textContent = number(commands.totals.p50_ms, " ms");
-    byId("stat-p99").textContent = number(commands.totals.p99_ms, " ms");
+    byId("stat-p50").textContent = duration(commands.totals.p50_ms);
+    byId("stat-p99").textContent = duration(commands.totals.p99_ms);
     this.rateChart.update([completed, failed], [recent(completed), recent(failed)]);
     const p50 = done(commands.p50_ms);
     const p99 = done(commands.p99_ms);
