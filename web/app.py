@@ -20,6 +20,7 @@ from web.auth.guards import auth_middleware
 from web.auth.startup import auth_ctx, check_auth_config
 from web.auth.websocket import redact_tokens_in_access_log
 from web.cluster.context import cluster_ctx
+from web.commands.stats import CommandStats
 from web.commands.stream import close_websockets
 from web.config import Config
 from web.metrics import Metrics
@@ -32,6 +33,7 @@ from web.sovd_api.subscriptions import end_subscription_streams
 from web.typedefs import (
     Lifecycle,
     bus_key,
+    command_stats_key,
     config_key,
     lifecycle_key,
     metrics_key,
@@ -110,6 +112,7 @@ def create_app(
     app[config_key] = config
     app[registry_key] = registry
     app[metrics_key] = Metrics(registry)
+    app[command_stats_key] = CommandStats()
     app[lifecycle_key] = Lifecycle()
     app[open_websockets_key] = set()
     app[starting_executions_key] = set()

@@ -33,16 +33,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     """
     if not _is_json(request.content_type):
         raise ApiError(415, "unsupported_media_type", "The body must be application/json.")
-    try:
-        async with asyncio.timeout(request.app[config_key].server.body_timeout_s):
-            raw = await request.read()
-    except TimeoutError:
-        raise ApiError(
-            408,
-            "request_timeout",
-            "The body did not arrive in time.",
-            headers={"Connection": "close"},
-        ) from None
+    raw = await _read_body(request)
     try:
         document: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -63,6 +54,35 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
             errors=[FieldProblem(where or "(body)", "must not contain NUL characters")],
         )
     return document
+
+
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        async with asyncio.timeout(request.app[config_key].server.body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            "The body did not arrive in time.",
+            headers={"Connection": "close"},
+        ) from None
+
+
+async def read_text(request: web.Request) -> str:
+    """The body as UTF-8 text without NUL characters (for `application/toml` documents)."""
+    try:
+        text = (await _read_body(request)).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_body", "The body is not UTF-8 text.") from None
+    if "\x00" in text:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The body is not valid.",
+            errors=[FieldProblem("(body)", "must not contain NUL characters")],
+        )
+    return text
 
 
 def nul_at(value: Any, path: str = "") -> str | None:

@@ -66,6 +66,11 @@ class Listener:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def take_queued(self, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` messages already queued, without waiting."""
+        messages = self._messages
+        return [messages.popleft() for _ in range(min(limit, len(messages)))]
+
     async def next(self) -> dict[str, Any] | None:
         """The next message, or None once this listener has overflowed or ended."""
         while not self._messages:

@@ -9,6 +9,7 @@ from web.auth import views as auth
 from web.cluster import views as cluster
 from web.commands import stream
 from web.commands import views as commands
+from web.dashboard import views as dashboard
 from web.sovd_api import data, discovery, faults, locks, modes, operations, subscriptions
 from web.vehicles import views as vehicles
 
@@ -44,6 +45,12 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/ws/responses/{command_id}", stream.command_stream)
     router.add_get("/ws/vehicles/{vehicle_id}", stream.vehicle_feed)
     router.add_get("/ws/fleet", stream.fleet_feed)
+
+    router.add_get("/", dashboard.index)
+    router.add_get("/dashboard", dashboard.to_index)
+    router.add_get("/dashboard/", dashboard.index)
+    router.add_get("/dashboard/static/{name:.+}", dashboard.static_file)
+    router.add_get("/api/v1/stats", dashboard.fleet_stats)
 
     router.add_get("/api/v1/openapi.json", openapi.openapi_json)
     router.add_get("/api/v1/docs", openapi.docs_page)

@@ -25,6 +25,7 @@ from web.typedefs import (
     actors_key,
     bus_key,
     command_service_key,
+    command_stats_key,
     config_key,
     fleet_service_key,
     hub_key,
@@ -103,7 +104,7 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     # In memory, a vehicle's state lives in its actor as long as the process does; a store
     # that outlives the process keeps it with each command's result and hands it back.
     durable = store.kind != "memory"
-    pipeline = CommandPipeline(writer, metrics, keep_vehicle_states=durable)
+    pipeline = CommandPipeline(writer, metrics, app[command_stats_key], keep_vehicle_states=durable)
     low_ms, high_ms = config.simulation.latency_ms
     actors = ActorSystem(
         pipeline,

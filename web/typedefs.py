@@ -19,6 +19,7 @@ from web.auth.service import AuthenticatedUser, AuthService
 from web.cluster.node import ClusterNode
 from web.commands.pipeline import CommandPipeline
 from web.commands.service import CommandService
+from web.commands.stats import CommandStats
 from web.config import Config
 from web.hub import EventHub
 from web.metrics import Metrics
@@ -34,6 +35,7 @@ class Lifecycle:
 # Given to create_app, or made from the configuration.
 config_key = web.AppKey("config", Config)
 metrics_key = web.AppKey("metrics", Metrics)
+command_stats_key = web.AppKey("command_stats", CommandStats)
 registry_key = web.AppKey("prometheus_registry", CollectorRegistry)
 lifecycle_key = web.AppKey("lifecycle", Lifecycle)
 subscriptions_key = web.AppKey("cyclic_subscriptions", SubscriptionRegistry)

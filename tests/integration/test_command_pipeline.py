@@ -23,7 +23,7 @@ from db.repositories import Store
 from sovd.fleet import VehicleIdentity
 from tests.support.api import Client, bearer, seed_users, token_for
 from web.config import Config
-from web.typedefs import actors_key
+from web.typedefs import actors_key, hub_key
 
 MakeClient = Callable[..., Awaitable[Client]]
 
@@ -243,3 +243,28 @@ async def test_a_vehicle_feed_gets_each_event_once(client: Client) -> None:
     assert {e["command_id"] for e in events} == {accepted["command_id"]}
     assert all("o" not in e for e in events)
     assert later["command_id"] != accepted["command_id"]
+
+
+async def test_a_batched_fleet_feed_sends_every_event_in_arrays_in_order(client: Client) -> None:
+    token = await token_for(client, "root")
+    refused = await client.get(f"/ws/fleet?batch=maybe&token={token}")
+    assert refused.status == 422
+    await asyncio.wait_for(client.app[hub_key].connected.wait(), 5)
+    async with client.ws_connect(f"/ws/fleet?batch=true&token={token}") as feed:
+        accepted = [
+            await (await post_command(client, token, vehicle, "ReadDTC")).json()
+            for vehicle in vehicles(client)[:5]
+        ]
+        wanted = {command["command_id"] for command in accepted}
+        events: list[dict[str, Any]] = []
+        # Redis is shared: the feed may also carry other servers' commands.
+        while sum(e.get("status") == "completed" for e in events) < len(wanted):
+            message = await asyncio.wait_for(feed.receive(), 10)
+            assert message.type == WSMsgType.TEXT
+            batch = orjson.loads(message.data)
+            assert isinstance(batch, list) and batch
+            events.extend(e for e in batch if e.get("command_id") in wanted)
+
+    for command_id in wanted:
+        own = [e.get("status") or e["event"] for e in events if e["command_id"] == command_id]
+        assert own == ["pending", "in_progress", "response", "completed"]

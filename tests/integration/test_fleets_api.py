@@ -152,6 +152,57 @@ async def test_a_bad_config_spawns_nothing_and_names_each_mistake(
     assert await total(client, root) == 10
 
 
+BERLIN_TOML = """
+[simulation]
+seed = 42
+
+[profiles.city-golf]
+extends = "vw-golf"
+connectivity = { disconnected = 0.1 }
+
+[[fleets]]
+name = "berlin"
+count = 12
+profile = "city-golf"
+vin_prefix = "WVWZZZ1K"
+"""
+
+
+async def test_a_fleet_config_posted_as_toml_spawns_like_its_json(
+    client: Client, root: dict[str, str]
+) -> None:
+    headers = root | {"Content-Type": "application/toml"}
+
+    response = await client.post("/api/v1/fleets", data=BERLIN_TOML, headers=headers)
+
+    assert response.status == 201, await response.text()
+    assert (await response.json())["vehicles"] == 12
+    again = await client.post("/api/v1/fleets", json=BERLIN, headers=root)
+    assert again.status == 200
+    assert (await again.json())["fleets"][0]["created"] is False
+    berlin = (await fleets(client, root))["berlin"]
+    assert sum(berlin["vehicles_by_connection"].values()) == 12
+    assert berlin["vehicles_by_connection"].get("disconnected", 0) >= 1
+
+
+async def test_bad_toml_spawns_nothing_and_names_the_line(
+    client: Client, root: dict[str, str]
+) -> None:
+    headers = root | {"Content-Type": "application/toml"}
+
+    response = await client.post(
+        "/api/v1/fleets", data='[[fleets]]\nname = "x"\ncount = = 3\n', headers=headers
+    )
+
+    assert response.status == 422
+    (error,) = (await response.json())["errors"]
+    assert error["field"].startswith("line 3")
+    assert "invalid TOML" in error["message"]
+    not_text = await client.post("/api/v1/fleets", data=b"\xff\xfe", headers=headers)
+    assert not_text.status == 400
+    assert set(await fleets(client, root)) == DEMO_NAMES
+
+
 async def test_another_definition_under_a_running_name_is_a_conflict(
     client: Client, root: dict[str, str]
 ) -> None:

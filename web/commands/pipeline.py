@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from sovd.records import (
     Response,
     new_id,
 )
+from web.commands.stats import CommandStats
 from web.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -174,6 +176,8 @@ class Tracked:
     channel: str
     fence: tuple[int, int] | None = None
     on_stored: Callable[[], None] | None = field(default=None, eq=False)
+    # When this process accepted it (monotonic seconds), for the POST-to-completed latency.
+    accepted_at: float = field(factory=time.monotonic, eq=False)
 
     @classmethod
     def of(
@@ -194,12 +198,18 @@ class CommandPipeline:
     """The actor system's sink: rows to the batch writer, events after their commit."""
 
     def __init__(
-        self, writer: BatchWriter, metrics: Metrics, *, keep_vehicle_states: bool = False
+        self,
+        writer: BatchWriter,
+        metrics: Metrics,
+        stats: CommandStats | None = None,
+        *,
+        keep_vehicle_states: bool = False,
     ) -> None:
         """`keep_vehicle_states`: write what commands change of a vehicle with their results
         (PostgreSQL mode, where a restart or another process reads it back)."""
         self._writer = writer
         self._metrics = metrics
+        self.stats = stats or CommandStats()
         self._keep_vehicle_states = keep_vehicle_states
         self._tracked: dict[UUID, Tracked] = {}
         self._awaited: dict[UUID, _Awaited] = {}
@@ -213,6 +223,7 @@ class CommandPipeline:
             command.command_id, command.vehicle_id, command.command_name, command.user_id
         )
         self._tracked[command.command_id] = tracked
+        self.stats.command_accepted()
         return tracked
 
     def await_outcome(self, command_id: UUID) -> asyncio.Future[Outcome]:
@@ -228,6 +239,7 @@ class CommandPipeline:
         """Ends a stored command that no actor will run: `failed`, with `reason` (written
         under `fence`, in cluster mode)."""
         self._tracked.pop(command.command_id, None)
+        self.stats.command_finished("failed", reason, None)
         awaited = self._awaited.pop(command.command_id, None)
         if awaited is not None and not awaited.done.done():
             awaited.done.set_result(Outcome("failed", reason, []))
@@ -368,8 +380,11 @@ class CommandPipeline:
         at: datetime,
         state: Snapshot | None = None,
     ) -> None:
-        known = self._tracked.pop(command_id, None) or Tracked.of(command_id, vehicle_id)
+        tracked = self._tracked.pop(command_id, None)
+        known = tracked or Tracked.of(command_id, vehicle_id)
         name = known.command_name
+        latency = time.monotonic() - tracked.accepted_at if tracked is not None else None
+        self.stats.command_finished(status, error_message, latency)
         awaited = self._awaited.get(command_id)
         if awaited is not None:
             awaited.outcome = Outcome(status, error_message, awaited.payloads)

@@ -34,6 +34,9 @@ log = structlog.get_logger(__name__)
 FINISHED = "command finished"
 # The fleet feed carries every vehicle's events: a deeper queue before a reader counts as slow.
 FLEET_FEED_QUEUE = 100_000
+# A batched feed sends what is queued as one JSON array per frame, up to this many events.
+MAX_BATCH = 500
+RESYNC_MESSAGE = {"event": "resync", "reason": "events may have been missed"}
 TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
 
 
@@ -228,7 +231,27 @@ def _status_kept(statuses: frozenset[str] | None) -> Filter | None:
     return lambda message: message.get("status") in statuses
 
 
-async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketResponse) -> None:
+def _batched(request: web.Request) -> bool:
+    """`?batch=true`: frames carry JSON arrays of events (a browser then handles one task
+    per frame instead of one per event)."""
+    value = request.query.get("batch", "false").lower()
+    if value not in ("true", "1", "false", "0"):
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The query is not valid.",
+            errors=[FieldProblem("batch", "must be true or false")],
+        )
+    return value in ("true", "1")
+
+
+def _shown(message: dict[str, Any]) -> dict[str, Any]:
+    return RESYNC_MESSAGE if message is RESYNC else message
+
+
+async def _feed(
+    request: web.Request, listener: Listener, ws: web.WebSocketResponse, batched: bool = False
+) -> None:
     async with _open_stream(request, ws, listener) as reader:
         while True:
             message = await listener.next()
@@ -236,9 +259,11 @@ async def _feed(request: web.Request, listener: Listener, ws: web.WebSocketRespo
                 if not reader.done():
                     await _close(ws, reader, WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW)
                 return
-            if message is RESYNC:
-                message = {"event": "resync", "reason": "events may have been missed"}
-            await send_json(ws, message)
+            if batched:
+                batch = [message, *listener.take_queued(MAX_BATCH - 1)]
+                await ws.send_frame(orjson.dumps([_shown(m) for m in batch]), WSMsgType.TEXT)
+            else:
+                await send_json(ws, _shown(message))
 
 
 async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
@@ -263,18 +288,20 @@ async def vehicle_feed(request: web.Request) -> web.WebSocketResponse:
 
 
 async def fleet_feed(request: web.Request) -> web.WebSocketResponse:
-    """Every vehicle's activity, for dashboards and load tests (admins)."""
+    """Every vehicle's activity, for dashboards and load tests (admins); `?batch=true` sends
+    arrays of events."""
 
     async def is_admin(user: AuthenticatedUser) -> None:
         ensure_role(user, "admin")
 
     keep = _status_kept(_status_filter(request))
+    batched = _batched(request)
     hub = request.app[hub_key]
     listener = hub.listen_everything(capacity=FLEET_FEED_QUEUE, keep=keep)
     try:
         ws, user = await accept_websocket(request, authorize=is_admin)
         if user is not None:
-            await _feed(request, listener, ws)
+            await _feed(request, listener, ws, batched)
         return ws
     finally:
         hub.forget(listener)

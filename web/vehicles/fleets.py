@@ -9,6 +9,7 @@ all, the built-in demo fleet, which is never recorded.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,8 @@ class RunningFleet:
     origin: Origin
     spawned_at: datetime
     definition: dict[str, Any] | None = field(default=None, eq=False)
+    # How many of its vehicles are connected, intermittent, disconnected (fixed per vehicle).
+    connections: dict[str, int] = field(factory=dict, eq=False)
 
     @property
     def recorded(self) -> bool:
@@ -252,7 +255,8 @@ class FleetService:
         definition: dict[str, Any] | None,
     ) -> RunningFleet:
         self._actors.add_fleet(spec, identities=identities)
-        running = RunningFleet(spec, origin, self._clock(), definition)
+        connections: Counter[str] = Counter(identity.connection_status for identity in identities)
+        running = RunningFleet(spec, origin, self._clock(), definition, dict(connections))
         self._running[spec.name] = running
         return running
 

@@ -14,12 +14,12 @@ from db.repositories import VehicleFilter
 from sovd.dids import IDENTIFICATION_DIDS
 from sovd.errors import UnknownVehicle
 from sovd.fleet import FleetSpec, LatencyRange, ecu_identity
-from sovd.fleet_config import parse_fleet_config
+from sovd.fleet_config import loads_fleet_config, parse_fleet_config
 from sovd.records import CONNECTION_STATUSES, Vehicle, utc_now
 from sovd.state import materialize_state
 from sovd.uds import DtcStatus
 from web.auth.guards import require_role
-from web.bodies import read_json_object
+from web.bodies import read_json_object, read_text
 from web.queries import MAX_OFFSET, QueryReader
 from web.typedefs import actors_key, config_key, fleet_service_key, store_key
 from web.vehicles.fleets import (
@@ -27,6 +27,8 @@ from web.vehicles.fleets import (
 )
 
 MAX_PAGE = 1000
+# POST /api/v1/fleets takes the fleet config as JSON, or as the TOML a file would hold.
+TOML_CONTENT_TYPE = "application/toml"
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
@@ -213,6 +215,7 @@ def spec_json(spec: FleetSpec) -> dict[str, Any]:
 def running_json(fleet: RunningFleet) -> dict[str, Any]:
     return spec_json(fleet.spec) | {
         "running": True,
+        "vehicles_by_connection": fleet.connections,
         "recorded": fleet.recorded,
         "origin": fleet.origin,
         "spawned_at": fleet.spawned_at,
@@ -243,10 +246,13 @@ async def list_fleets(request: web.Request) -> web.Response:
 
 @require_role("admin")
 async def spawn_fleets(request: web.Request) -> web.Response:
-    document = await read_json_object(request)
-    config = parse_fleet_config(
-        document, source="request body", default_seed=request.app[config_key].simulation.seed
-    )
+    seed = request.app[config_key].simulation.seed
+    if request.content_type == TOML_CONTENT_TYPE:
+        text = await read_text(request)
+        config = loads_fleet_config(text, source="request body", default_seed=seed)
+    else:
+        document = await read_json_object(request)
+        config = parse_fleet_config(document, source="request body", default_seed=seed)
     outcomes = await request.app[fleet_service_key].spawn(config, "api")
     created = any(outcome.created for outcome in outcomes)
     body = {

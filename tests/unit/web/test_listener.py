@@ -51,3 +51,12 @@ async def test_overflow_keeps_what_was_queued_then_ends() -> None:
         listener.offer({"n": n})
     assert listener.overflowed.is_set()
     assert [await listener.next() for _ in range(3)] == [{"n": 0}, {"n": 1}, None]
+
+
+async def test_what_is_queued_can_be_taken_at_once_up_to_a_limit() -> None:
+    listener = Listener("*", capacity=8)
+    for n in range(3):
+        listener.offer({"n": n})
+    assert listener.take_queued(2) == [{"n": 0}, {"n": 1}]
+    assert listener.take_queued(5) == [{"n": 2}]
+    assert listener.take_queued(5) == []
