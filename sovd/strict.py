@@ -280,10 +280,21 @@ class _Hooks:
 
     def mapping(self, tp: Any) -> Hook:
         key_type, value_type = get_args(tp)
+        key_hook = self._converter.get_structure_hook(key_type)
+        value_hook = self._converter.get_structure_hook(value_type)
 
         def structure(value: object, _: object) -> dict[Any, Any]:
             if not isinstance(value, dict):
                 raise self._dialect.mismatch(dict, value)
+            try:
+                if value_type is Any:
+                    return {key_hook(key, key_type): item for key, item in value.items()}
+                return {
+                    key_hook(key, key_type): value_hook(item, value_type)
+                    for key, item in value.items()
+                }
+            except Exception:
+                pass  # structured again below, to note every failure with its key
             keys = self._items(tp, ((key, key) for key in value), [key_type] * len(value))
             values = self._items(tp, value.items(), [value_type] * len(value))
             return dict(zip(keys, values, strict=True))
@@ -314,15 +325,27 @@ class _Hooks:
         }
 
     def attrs_class(self, cls: type) -> Hook:
-        inner: Hook = make_dict_structure_fn(
-            cls, self._converter, _cattrs_forbid_extra_keys=True, **self._renames(cls)
+        renames = self._renames(cls)
+        quick: Hook = make_dict_structure_fn(
+            cls,
+            self._converter,
+            _cattrs_forbid_extra_keys=True,
+            _cattrs_detailed_validation=False,
+            **renames,
+        )
+        detailed: Hook = make_dict_structure_fn(
+            cls, self._converter, _cattrs_forbid_extra_keys=True, **renames
         )
         mismatch = self._dialect.mismatch
 
         def structure(value: object, tp: object) -> object:
             if not isinstance(value, dict):
                 raise mismatch(dict, value)
-            return inner(value, tp)
+            try:
+                return quick(value, tp)
+            except Exception:
+                pass  # structured again below, to note every problem with its key
+            return detailed(value, tp)
 
         return structure
 
