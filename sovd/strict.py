@@ -106,7 +106,8 @@ def converter(dialect: Dialect, *, omit_defaults: bool = False) -> Converter:
     scalars takes one of them, Literal its listed values, UUID its text, attrs classes a
     dict with known keys only (renamed by `dialect.key`), tuples and lists a list, dicts a
     dict; `Annotated[T, Constraint...]` checks after structuring T. Unstructuring writes
-    tuples as lists and, with `omit_defaults`, leaves out attributes at their default.
+    tuples as lists, a dict of Any as it is and, with `omit_defaults`, leaves out attributes
+    at their default.
     """
     made = Converter(forbid_extra_keys=True, detailed_validation=True)
     hooks = _Hooks(made, dialect, omit_defaults)
@@ -122,6 +123,7 @@ def converter(dialect: Dialect, *, omit_defaults: bool = False) -> Converter:
     made.register_structure_hook_factory(attrs.has, hooks.attrs_class)
     made.register_unstructure_hook_factory(attrs.has, hooks.unstructure_attrs_class)
     made.register_unstructure_hook_factory(_is_sequence, hooks.unstructure_sequence)
+    made.register_unstructure_hook_func(_holds_anything, _as_it_is)
     return made
 
 
@@ -188,6 +190,15 @@ def _is_sequence(tp: Any) -> bool:
 
 def _is_mapping(tp: Any) -> bool:
     return get_origin(tp) is dict
+
+
+def _holds_anything(tp: Any) -> bool:
+    """A dict of Any: wire data already (a JSON document), written as it is."""
+    return _is_mapping(tp) and get_args(tp)[1] is Any
+
+
+def _as_it_is(value: object) -> object:
+    return value
 
 
 def _float(value: int | float) -> float:
