@@ -334,9 +334,7 @@ class VehicleActor:
     async def _perform(
         self, envelope: Envelope, now: datetime, log: FilteringBoundLogger
     ) -> Outcome:
-        runtime = self._runtime
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.command_deadline_s
+        deadline = asyncio.get_running_loop().time() + self.command_deadline_s
         reachability = self.identity.connection_status
         if reachability == "disconnected":
             return await self._unreachable(deadline)
@@ -349,37 +347,38 @@ class VehicleActor:
                 return "failed", f"{STATE_UNREADABLE}: {exc}"
         latency = self._latency.sample(state.rng)
         if latency > 0 or self._halt:
-            interruption = await self._wait(latency, deadline)
-            if interruption == "halted":
-                return await self._halted(envelope, state, 1, log)
-            if interruption:
-                return self._interrupted(interruption)
-            now = runtime.clock()
+            cut_short = await self._wait_or_end(latency, deadline, envelope, state, 1, log)
+            if cut_short is not None:
+                return cut_short
+            now = self._runtime.clock()
         if reachability == "intermittent":
             connectivity = self.identity.fleet.effective_connectivity
             if state.rng.random() < connectivity.intermittent_loss:
                 return "failed", INTERMITTENT_LOSS
+        return await self._answer(envelope, state, now, deadline, log)
+
+    async def _answer(
+        self,
+        envelope: Envelope,
+        state: VehicleState,
+        now: datetime,
+        deadline: float,
+        log: FilteringBoundLogger,
+    ) -> Outcome:
+        """The registry's handler runs: each chunk is reported after its delay, until the
+        final one."""
+        loop = asyncio.get_running_loop()
         steps = run_command(envelope.command, envelope.params, state, now)
         for sequence, step in enumerate(steps, start=1):
             if isinstance(step, Chunk):
-                delay = step.delay_s * runtime.time_scale
+                delay = step.delay_s * self._runtime.time_scale
                 if delay > 0 or self._halt:
-                    interruption = await self._wait(delay, deadline)
-                    if interruption == "halted":
-                        return await self._halted(envelope, state, sequence, log)
-                    if interruption:
-                        return self._interrupted(interruption)
-                try:
-                    await runtime.sink.command_chunk(
-                        envelope.command_id,
-                        self.identity.vehicle_id,
-                        sequence,
-                        step.payload,
-                        step.is_final,
-                        runtime.clock(),
+                    cut_short = await self._wait_or_end(
+                        delay, deadline, envelope, state, sequence, log
                     )
-                except Exception:
-                    log.exception("sink_failed", sink_call="command_chunk")
+                    if cut_short is not None:
+                        return cut_short
+                await self._report_chunk(envelope, sequence, step.payload, step.is_final, log)
                 if step.is_final:
                     return ("failed", step.error) if step.error else ("completed", None)
                 if loop.time() >= deadline:
@@ -390,6 +389,44 @@ class VehicleActor:
                 return "failed", step.message
         return "failed", f"{envelope.command.name} ended without a final reply"
 
+    async def _wait_or_end(
+        self,
+        seconds: float,
+        deadline: float,
+        envelope: Envelope,
+        state: VehicleState,
+        sequence: int,
+        log: FilteringBoundLogger,
+    ) -> Outcome | None:
+        """Simulated time passing before chunk `sequence`; the command's outcome when the
+        wait was cut short (by its deadline, the client's stop, the system stopping)."""
+        interruption = await self._wait(seconds, deadline)
+        if interruption == "halted":
+            return await self._halted(envelope, state, sequence, log)
+        if interruption:
+            return self._interrupted(interruption)
+        return None
+
+    async def _report_chunk(
+        self,
+        envelope: Envelope,
+        sequence: int,
+        payload: dict[str, Any],
+        is_final: bool,
+        log: FilteringBoundLogger,
+    ) -> None:
+        try:
+            await self._runtime.sink.command_chunk(
+                envelope.command_id,
+                self.vehicle_id,
+                sequence,
+                payload,
+                is_final,
+                self._runtime.clock(),
+            )
+        except Exception:
+            log.exception("sink_failed", sink_call="command_chunk")
+
     async def _halted(
         self, envelope: Envelope, state: VehicleState, sequence: int, log: FilteringBoundLogger
     ) -> Outcome:
@@ -398,17 +435,7 @@ class VehicleActor:
         chunk = stop_command(envelope.command, envelope.params, state)
         if chunk is None:
             return "failed", HALT_REFUSED
-        try:
-            await self._runtime.sink.command_chunk(
-                envelope.command_id,
-                self.vehicle_id,
-                sequence,
-                chunk.payload,
-                True,
-                self._runtime.clock(),
-            )
-        except Exception:
-            log.exception("sink_failed", sink_call="command_chunk")
+        await self._report_chunk(envelope, sequence, chunk.payload, True, log)
         return "completed", None
 
     async def _materialize(self, now: datetime) -> VehicleState:

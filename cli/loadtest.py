@@ -19,6 +19,7 @@ import orjson
 from cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from loadtest.mix import MixError, parse_mix, single_command
 from loadtest.plot import PlotUnavailable, plot_report, require_matplotlib
+from loadtest.report import LoadReport
 from loadtest.run import LoadPlan, LoadtestError, describe_plan, run_load
 from loadtest.slo import SloError, judge, parse_slo
 
@@ -168,31 +169,10 @@ def _usage(message: str) -> int:
 
 
 def run_loadtest(args: argparse.Namespace, password: str, out: TextIO = sys.stdout) -> int:
-    if args.mix is not None and args.params is not None:
-        return _usage("--params goes with --command; a --mix sends default parameters")
     try:
-        mix = args.mix or single_command(args.command_name or DEFAULT_COMMAND, args.params)
-    except MixError as exc:
+        plan = _plan(args, password)
+    except _Misuse as exc:
         return _usage(str(exc))
-    for flag, path in (("--report", args.report), ("--plot", args.plot)):
-        if path is not None and not path.parent.is_dir():
-            return _usage(f"{flag}: the directory {path.parent} does not exist")
-    if args.plot is not None:
-        try:
-            require_matplotlib()
-        except PlotUnavailable as exc:
-            return _usage(str(exc))
-    plan = LoadPlan(
-        url=args.url.rstrip("/"),
-        username=args.username,
-        password=password,
-        rate=args.rate,
-        duration_s=args.duration,
-        mix=mix,
-        vehicles=args.vehicles,
-        connections=args.connections,
-        ws_fraction=args.ws_fraction,
-    )
     try:
         report = asyncio.run(run_load(plan, progress=None if args.quiet else sys.stderr))
     except MixError as exc:
@@ -203,6 +183,44 @@ def run_loadtest(args: argparse.Namespace, password: str, out: TextIO = sys.stdo
     except (aiohttp.ClientError, OSError) as exc:
         print(f"sovd-sim loadtest: cannot load {plan.url}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    return _conclude(report, plan, args, out)
+
+
+class _Misuse(Exception):
+    """Flags that do not go together, or name what cannot be used."""
+
+
+def _plan(args: argparse.Namespace, password: str) -> LoadPlan:
+    if args.mix is not None and args.params is not None:
+        raise _Misuse("--params goes with --command; a --mix sends default parameters")
+    try:
+        mix = args.mix or single_command(args.command_name or DEFAULT_COMMAND, args.params)
+    except MixError as exc:
+        raise _Misuse(str(exc)) from None
+    for flag, path in (("--report", args.report), ("--plot", args.plot)):
+        if path is not None and not path.parent.is_dir():
+            raise _Misuse(f"{flag}: the directory {path.parent} does not exist")
+    if args.plot is not None:
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            raise _Misuse(str(exc)) from None
+    return LoadPlan(
+        url=args.url.rstrip("/"),
+        username=args.username,
+        password=password,
+        rate=args.rate,
+        duration_s=args.duration,
+        mix=mix,
+        vehicles=args.vehicles,
+        connections=args.connections,
+        ws_fraction=args.ws_fraction,
+    )
+
+
+def _conclude(report: LoadReport, plan: LoadPlan, args: argparse.Namespace, out: TextIO) -> int:
+    """Prints the report and the SLO verdicts, writes the JSON report and the plot if asked;
+    exit 1 when an SLO failed."""
     for line in report.lines():
         print(line, file=out)
     verdicts = judge(report, args.slo or ())

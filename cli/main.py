@@ -23,7 +23,7 @@ from db.migrate import SchemaOutdated
 from db.repositories import StoreUnavailable
 from sovd.errors import FleetConflict
 from sovd.fleet_config import InvalidFleetConfig
-from web.config import ConfigError, build_config, load_config
+from web.config import Config, ConfigError, build_config, load_config
 from web.logs import configure_logging
 
 log = structlog.get_logger("sovd_sim")
@@ -56,6 +56,38 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# Mistakes of the user's: one line on standard error, exit code 2.
+USAGE_ERRORS = (
+    CliUsageError,
+    ConfigError,
+    InvalidFleetConfig,
+    FleetConflict,
+    PartitionCountMismatch,
+)
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, InvalidFleetConfig):
+        return "\n".join(exc.lines())
+    if isinstance(exc, ConfigError):
+        return f"sovd-sim: configuration error: {exc}"
+    if isinstance(exc, FleetConflict):
+        return f"sovd-sim: fleet: {exc}"
+    if isinstance(exc, PartitionCountMismatch):
+        return f"sovd-sim: configuration error: cluster.partitions: {exc}"
+    return f"sovd-sim: {exc}"
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "serve":
+        return serve(config)
+    if args.command == "fleet":
+        return asyncio.run(run_fleet_command(config, args, sys.stdout, sys.stderr))
+    if args.command == "user":
+        return asyncio.run(run_user_add(config, args, sys.stdin, sys.stderr))
+    return asyncio.run(run_migrations(config))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "loadtest":
@@ -72,27 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(config.logging.level, config.logging.format)
     try:
-        if args.command == "serve":
-            return serve(config)
-        if args.command == "fleet":
-            return asyncio.run(run_fleet_command(config, args, sys.stdout, sys.stderr))
-        if args.command == "user":
-            return asyncio.run(run_user_add(config, args, sys.stdin, sys.stderr))
-        return asyncio.run(run_migrations(config))
-    except CliUsageError as exc:
-        print(f"sovd-sim: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as exc:
-        print(f"sovd-sim: configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except InvalidFleetConfig as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return EXIT_USAGE
-    except FleetConflict as exc:
-        print(f"sovd-sim: fleet: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except PartitionCountMismatch as exc:
-        print(f"sovd-sim: configuration error: cluster.partitions: {exc}", file=sys.stderr)
+        return _run(args, config)
+    except USAGE_ERRORS as exc:
+        print(_explain(exc), file=sys.stderr)
         return EXIT_USAGE
     except (StoreUnavailable, SchemaOutdated, OSError) as exc:
         log.error("startup_failed", error=str(exc))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -39,8 +39,9 @@ T = TypeVar("T")
 _ABSENT = object()
 
 
-def _page(rows: Iterable[T], keep: Callable[[T], bool], limit: int, offset: int) -> Page[T]:
-    matching = [row for row in rows if keep(row)]
+def _page(rows: list[T], keep: Callable[[T], bool] | None, limit: int, offset: int) -> Page[T]:
+    """The rows `keep` keeps (all without it), counted, and the page of them asked for."""
+    matching = rows if keep is None else [row for row in rows if keep(row)]
     return Page(items=matching[offset : offset + limit], total=len(matching))
 
 
@@ -179,11 +180,9 @@ class MemoryVehicles:
         return view
 
     async def list(self, query: VehicleFilter) -> Page[Vehicle]:
-        view = self._view(query.status, query.fleet)
-        if query.search:
-            search = query.search.upper()
-            view = [v for v in view if search in v.vin]
-        return Page(items=view[query.offset : query.offset + query.limit], total=len(view))
+        search = query.search.upper() if query.search else None
+        keep = None if search is None else lambda v: search in v.vin
+        return _page(self._view(query.status, query.fleet), keep, query.limit, query.offset)
 
     async def delete_fleet(self, fleet: str) -> int:
         doomed = [vid for vid, v in self._by_id.items() if v.fleet == fleet]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -212,6 +212,42 @@ class _Where:
         return f"${len(self.args)}"
 
 
+PageStatement = Callable[[str, _Where], str]
+"""Builds the SELECT of one page from the WHERE clause, adding its own parameters."""
+
+
+def _ordered_page(
+    columns: str, table: str, order_by: str, limit: int, offset: int
+) -> PageStatement:
+    def statement(filters: str, where: _Where) -> str:
+        limit_param, offset_param = where.next_param(limit), where.next_param(offset)
+        return (
+            f"SELECT {columns} FROM {table} {filters} "
+            f"ORDER BY {order_by} LIMIT {limit_param} OFFSET {offset_param}"
+        )
+
+    return statement
+
+
+async def _count_and_page(
+    db: GuardedPool,
+    table: str,
+    where: _Where,
+    page: PageStatement,
+    total: int | None = None,
+) -> tuple[int, list[asyncpg.Record]]:
+    """How many rows of `table` match `where` (unless `total` is known already), and the
+    rows of the page `page` selects, on one connection."""
+    filters = where.sql()
+    count_args = list(where.args)
+    statement = page(filters, where)
+    async with db.connection() as conn:
+        if total is None:
+            total = int(await conn.fetchval(f"SELECT count(*) FROM {table} {filters}", *count_args))
+        rows = await conn.fetch(statement, *where.args)
+    return total, rows
+
+
 USER_COLUMNS = "user_id, username, password_hash, role, email, created_at, is_active"
 INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 
@@ -366,6 +402,22 @@ class _RecentTotals:
         self._held.clear()
 
 
+def _vehicle_page(query: VehicleFilter) -> PageStatement:
+    """A page in VIN order; past the first it skips along the VIN index alone (index-only),
+    then reads just the page."""
+
+    def statement(filters: str, where: _Where) -> str:
+        limit = where.next_param(query.limit)
+        if query.offset:
+            offset = where.next_param(query.offset)
+            first_vin = f"(SELECT vin FROM vehicles {filters} ORDER BY vin OFFSET {offset} LIMIT 1)"
+            filters = f"{filters} AND" if filters else "WHERE"
+            filters += f" vin >= {first_vin}"
+        return f"SELECT {VEHICLE_COLUMNS} FROM vehicles {filters} ORDER BY vin LIMIT {limit}"
+
+    return statement
+
+
 class PgVehicles:
     def __init__(self, db: GuardedPool) -> None:
         self._db = db
@@ -393,27 +445,12 @@ class PgVehicles:
         where.add("fleet = {}", query.fleet)
         if query.search:
             where.add("vin LIKE {}", f"%{_escape_like(query.search.upper())}%")
-        filters = where.sql()
         key = (query.status, query.fleet, query.search)
-        async with self._db.connection() as conn:
-            total = self.totals.get(key)
-            if total is None:
-                count = f"SELECT count(*) FROM vehicles {filters}"
-                total = int(await conn.fetchval(count, *where.args))
-                self.totals.put(key, total)
-            limit = where.next_param(query.limit)
-            if query.offset:
-                # Skips along the VIN index alone (index-only), then reads just the page.
-                offset = where.next_param(query.offset)
-                first_vin = (
-                    f"(SELECT vin FROM vehicles {filters} ORDER BY vin OFFSET {offset} LIMIT 1)"
-                )
-                filters = f"{filters} AND" if filters else "WHERE"
-                filters += f" vin >= {first_vin}"
-            rows = await conn.fetch(
-                f"SELECT {VEHICLE_COLUMNS} FROM vehicles {filters} ORDER BY vin LIMIT {limit}",
-                *where.args,
-            )
+        recent = self.totals.get(key)
+        page = _vehicle_page(query)
+        total, rows = await _count_and_page(self._db, "vehicles", where, page, recent)
+        if recent is None:
+            self.totals.put(key, total)
         return Page(items=[Vehicle(*r) for r in rows], total=total)  # columns in field order
 
     async def delete_fleet(self, fleet: str) -> int:
@@ -626,16 +663,15 @@ class PgCommands:
         where.add("status = {}", query.status)
         where.add("submitted_at >= {}", query.start_date)
         where.add("submitted_at <= {}", query.end_date)
-        filters = where.sql()
-        async with self._db.connection() as conn:
-            total = await conn.fetchval(f"SELECT count(*) FROM commands {filters}", *where.args)
-            limit, offset = where.next_param(query.limit), where.next_param(query.offset)
-            rows = await conn.fetch(
-                f"SELECT {COMMAND_COLUMNS} FROM commands {filters} "
-                f"ORDER BY submitted_at DESC, command_id DESC LIMIT {limit} OFFSET {offset}",
-                *where.args,
-            )
-        return Page(items=[Command(**dict(r)) for r in rows], total=int(total))
+        page = _ordered_page(
+            COMMAND_COLUMNS,
+            "commands",
+            "submitted_at DESC, command_id DESC",
+            query.limit,
+            query.offset,
+        )
+        total, rows = await _count_and_page(self._db, "commands", where, page)
+        return Page(items=[Command(**dict(r)) for r in rows], total=total)
 
     async def set_status(
         self,
@@ -693,16 +729,11 @@ class PgAudit:
         where = _Where()
         where.add("action = {}", query.action)
         where.add("user_id = {}", query.user_id)
-        filters = where.sql()
-        async with self._db.connection() as conn:
-            total = await conn.fetchval(f"SELECT count(*) FROM audit_logs {filters}", *where.args)
-            limit, offset = where.next_param(query.limit), where.next_param(query.offset)
-            rows = await conn.fetch(
-                f"SELECT {AUDIT_COLUMNS} FROM audit_logs {filters} "
-                f"ORDER BY timestamp DESC, log_id LIMIT {limit} OFFSET {offset}",
-                *where.args,
-            )
-        return Page(items=[AuditEntry(**dict(r)) for r in rows], total=int(total))
+        page = _ordered_page(
+            AUDIT_COLUMNS, "audit_logs", "timestamp DESC, log_id", query.limit, query.offset
+        )
+        total, rows = await _count_and_page(self._db, "audit_logs", where, page)
+        return Page(items=[AuditEntry(**dict(r)) for r in rows], total=total)
 
 
 LOCK_COLUMNS = "lock_id, vehicle_id, entity, owner_id, expires_at"

@@ -153,10 +153,6 @@ async def _show_progress(report: LoadReport, out: TextIO) -> None:
 async def run_load(plan: LoadPlan, progress: TextIO | None = None) -> LoadReport:
     """Runs the plan; with `progress`, a line on it each second."""
     report = LoadReport()
-    sent_at: dict[str, tuple[str, float]] = {}
-    early: dict[str, tuple[str, float]] = {}
-    finished = asyncio.Event()
-    sending_done = asyncio.Event()
     cpu_before = time.process_time()
     async with aiohttp.ClientSession() as session:
         token = await _login(session, plan)
@@ -172,94 +168,132 @@ async def run_load(plan: LoadPlan, progress: TextIO | None = None) -> LoadReport
         )
         pool = LeanPool(plan.url, plan.connections)
         await pool.open()
-        book = RequestBook(pool, plan, token, vehicles)
-        followers: set[asyncio.Task[None]] = set()
-
-        outstanding = 0  # requests sent and not answered yet
-        over = False  # the run has ended: closing connections answer what is left
-
-        def check_finished() -> None:
-            """Done once everything is sent, answered, and every accepted command ended."""
-            if sending_done.is_set() and outstanding == 0 and not sent_at:
-                finished.set()
-
-        def settle(command_id: str, status: str, at: float) -> None:
-            known = sent_at.pop(command_id, None)
-            if known is None:
-                early[command_id] = (status, at)
-                return
-            name, started = known
-            report.record_terminal(name, status, started, at)
-            check_finished()
-
-        async def watch() -> None:
-            async for message in feed:
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    break
-                event = orjson.loads(message.data)
-                if event.get("status") in TERMINAL:
-                    settle(event["command_id"], event["status"], time.perf_counter())
-
-        follow = _follower(plan.ws_fraction)
-
-        def answered(name: str, status: int, body: bytes, started: float) -> None:
-            nonlocal outstanding
-            if over:
-                return  # connections closing at the end are not the server's doing
-            outstanding -= 1
-            report.record_answer(name, status, started, time.perf_counter())
-            if status == 202:
-                command_id = orjson.loads(body)["command_id"]
-                sent_at[command_id] = (name, started)
-                if follow():
-                    task = asyncio.create_task(
-                        _follow_stream(session, ws_base, token, command_id, started, report)
-                    )
-                    followers.add(task)
-                    task.add_done_callback(followers.discard)
-                if command_id in early:
-                    settle(command_id, *early.pop(command_id))
-            check_finished()
-
-        watcher = asyncio.create_task(watch())
+        run = _LoadRun(plan, report, session, ws_base, token)
+        watcher = asyncio.create_task(run.watch(feed))
         ticker = asyncio.create_task(_show_progress(report, progress)) if progress else None
+        await run.send(pool, RequestBook(pool, plan, token, vehicles))
+        await run.drain()
+        watcher.cancel()
+        if ticker is not None:
+            ticker.cancel()
+        run.end()
+        await pool.close()
+        await feed.close()
+    report.cpu_s = time.process_time() - cpu_before
+    return report
+
+
+class _LoadRun:
+    """One run's bookkeeping: what was sent and not answered yet, which accepted commands
+    have not ended, and the streams being followed."""
+
+    def __init__(
+        self,
+        plan: LoadPlan,
+        report: LoadReport,
+        session: aiohttp.ClientSession,
+        ws_base: str,
+        token: str,
+    ) -> None:
+        self._plan = plan
+        self._report = report
+        self._session = session
+        self._ws_base = ws_base
+        self._token = token
+        self._follow = _follower(plan.ws_fraction)
+        self._followers: set[asyncio.Task[None]] = set()
+        # Accepted commands not ended yet, and ends heard of before their 202 was read.
+        self._sent_at: dict[str, tuple[str, float]] = {}
+        self._early: dict[str, tuple[str, float]] = {}
+        self._outstanding = 0  # requests sent and not answered yet
+        self._over = False  # the run has ended: closing connections answer what is left
+        self._sending_done = asyncio.Event()
+        self._finished = asyncio.Event()
+
+    async def send(self, pool: LeanPool, book: RequestBook) -> None:
+        """Sends at the plan's rate, in ticks of a millisecond. Open loop: each request counts
+        from its scheduled time, not from when a connection became free."""
+        plan, report = self._plan, self._report
         tick_s = 0.001
-        begin = time.perf_counter()
-        report.first_send = begin
+        begin = report.first_send = time.perf_counter()
         total = int(plan.rate * plan.duration_s)
         for tick in itertools.count():
             due = min(total, int(plan.rate * tick * tick_s)) - report.sent
             for _ in range(max(0, due)):
-                # open loop: each request counts from its scheduled time, not from when a
-                # connection became free
                 scheduled = begin + report.sent / plan.rate
                 name, request = book.next(report.sent)
                 report.record_sent(name, scheduled)
-                outstanding += 1
-                pool.request(request, scheduled, functools.partial(answered, name))
+                self._outstanding += 1
+                pool.request(request, scheduled, functools.partial(self._answered, name))
             if report.sent >= total:
                 break
             delay = begin + (tick + 1) * tick_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        sending_done.set()
-        drain_until = time.perf_counter() + plan.drain_s
-        if outstanding or sent_at:
+        self._sending_done.set()
+
+    async def drain(self) -> None:
+        """Waits up to the plan's drain time for the answers, the ends of the accepted
+        commands and the followed streams."""
+        drain_until = time.perf_counter() + self._plan.drain_s
+        if self._outstanding or self._sent_at:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finished.wait(), plan.drain_s)
-        if followers:
-            await asyncio.wait(followers, timeout=max(0.0, drain_until - time.perf_counter()))
-            for task in followers:
+                await asyncio.wait_for(self._finished.wait(), self._plan.drain_s)
+        if self._followers:
+            timeout = max(0.0, drain_until - time.perf_counter())
+            await asyncio.wait(self._followers, timeout=timeout)
+            for task in self._followers:
                 task.cancel()
-        watcher.cancel()
-        if ticker is not None:
-            ticker.cancel()
-        over = True
-        report.unanswered = outstanding
-        await pool.close()
-        await feed.close()
-    report.cpu_s = time.process_time() - cpu_before
-    return report
+
+    def end(self) -> None:
+        self._over = True
+        self._report.unanswered = self._outstanding
+
+    async def watch(self, feed: aiohttp.ClientWebSocketResponse) -> None:
+        """The fleet feed: every command that ends."""
+        async for message in feed:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            event = orjson.loads(message.data)
+            if event.get("status") in TERMINAL:
+                self._settle(event["command_id"], event["status"], time.perf_counter())
+
+    def _answered(self, name: str, status: int, body: bytes, started: float) -> None:
+        if self._over:
+            return  # connections closing at the end are not the server's doing
+        self._outstanding -= 1
+        self._report.record_answer(name, status, started, time.perf_counter())
+        if status == 202:
+            command_id = orjson.loads(body)["command_id"]
+            self._sent_at[command_id] = (name, started)
+            if self._follow():
+                self._follow_stream(command_id, started)
+            if command_id in self._early:
+                self._settle(command_id, *self._early.pop(command_id))
+        self._check_finished()
+
+    def _follow_stream(self, command_id: str, started: float) -> None:
+        task = asyncio.create_task(
+            _follow_stream(
+                self._session, self._ws_base, self._token, command_id, started, self._report
+            )
+        )
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    def _settle(self, command_id: str, status: str, at: float) -> None:
+        known = self._sent_at.pop(command_id, None)
+        if known is None:
+            self._early[command_id] = (status, at)
+            return
+        name, started = known
+        self._report.record_terminal(name, status, started, at)
+        self._check_finished()
+
+    def _check_finished(self) -> None:
+        """Done once everything is sent, answered, and every accepted command ended."""
+        if self._sending_done.is_set() and self._outstanding == 0 and not self._sent_at:
+            self._finished.set()
 
 
 def _follower(fraction: float) -> Callable[[], bool]:

@@ -106,7 +106,8 @@ def converter(dialect: Dialect, *, omit_defaults: bool = False) -> Converter:
     scalars takes one of them, Literal its listed values, UUID its text, attrs classes a
     dict with known keys only (renamed by `dialect.key`), tuples and lists a list, dicts a
     dict; `Annotated[T, Constraint...]` checks after structuring T. Unstructuring writes
-    tuples as lists and, with `omit_defaults`, leaves out attributes at their default.
+    tuples as lists, a dict of Any as it is and, with `omit_defaults`, leaves out attributes
+    at their default.
     """
     made = Converter(forbid_extra_keys=True, detailed_validation=True)
     hooks = _Hooks(made, dialect, omit_defaults)
@@ -122,6 +123,7 @@ def converter(dialect: Dialect, *, omit_defaults: bool = False) -> Converter:
     made.register_structure_hook_factory(attrs.has, hooks.attrs_class)
     made.register_unstructure_hook_factory(attrs.has, hooks.unstructure_attrs_class)
     made.register_unstructure_hook_factory(_is_sequence, hooks.unstructure_sequence)
+    made.register_unstructure_hook_func(_holds_anything, _as_it_is)
     return made
 
 
@@ -188,6 +190,15 @@ def _is_sequence(tp: Any) -> bool:
 
 def _is_mapping(tp: Any) -> bool:
     return get_origin(tp) is dict
+
+
+def _holds_anything(tp: Any) -> bool:
+    """A dict of Any: wire data already (a JSON document), written as it is."""
+    return _is_mapping(tp) and get_args(tp)[1] is Any
+
+
+def _as_it_is(value: object) -> object:
+    return value
 
 
 def _float(value: int | float) -> float:
@@ -280,10 +291,21 @@ class _Hooks:
 
     def mapping(self, tp: Any) -> Hook:
         key_type, value_type = get_args(tp)
+        key_hook = self._converter.get_structure_hook(key_type)
+        value_hook = self._converter.get_structure_hook(value_type)
 
         def structure(value: object, _: object) -> dict[Any, Any]:
             if not isinstance(value, dict):
                 raise self._dialect.mismatch(dict, value)
+            try:
+                if value_type is Any:
+                    return {key_hook(key, key_type): item for key, item in value.items()}
+                return {
+                    key_hook(key, key_type): value_hook(item, value_type)
+                    for key, item in value.items()
+                }
+            except Exception:
+                pass  # structured again below, to note every failure with its key
             keys = self._items(tp, ((key, key) for key in value), [key_type] * len(value))
             values = self._items(tp, value.items(), [value_type] * len(value))
             return dict(zip(keys, values, strict=True))
@@ -314,15 +336,27 @@ class _Hooks:
         }
 
     def attrs_class(self, cls: type) -> Hook:
-        inner: Hook = make_dict_structure_fn(
-            cls, self._converter, _cattrs_forbid_extra_keys=True, **self._renames(cls)
+        renames = self._renames(cls)
+        quick: Hook = make_dict_structure_fn(
+            cls,
+            self._converter,
+            _cattrs_forbid_extra_keys=True,
+            _cattrs_detailed_validation=False,
+            **renames,
+        )
+        detailed: Hook = make_dict_structure_fn(
+            cls, self._converter, _cattrs_forbid_extra_keys=True, **renames
         )
         mismatch = self._dialect.mismatch
 
         def structure(value: object, tp: object) -> object:
             if not isinstance(value, dict):
                 raise mismatch(dict, value)
-            return inner(value, tp)
+            try:
+                return quick(value, tp)
+            except Exception:
+                pass  # structured again below, to note every problem with its key
+            return detailed(value, tp)
 
         return structure
 

@@ -1,23 +1,82 @@
-"""Strict reading of JSON request bodies: malformed 400, wrong type 415, bad fields 422."""
+"""JSON bodies of the API: requests read strictly (malformed 400, wrong type 415, bad fields
+422) through one dialect of sovd.strict, responses written by orjson."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
 import orjson
 from aiohttp import web
 from attrs import frozen
+from cattrs import Converter
 
+from sovd import strict
 from web.problems import ApiError, FieldProblem
 from web.typedefs import config_key
 
+T = TypeVar("T")
+
+_JSON_KINDS = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    list: "array",
+    dict: "object",
+}
+
+
+def _json_kind(value: object) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+JSON_BODY = strict.Dialect(
+    names={
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "an array",
+        dict: "a JSON object",
+    },
+    given=_json_kind,
+    unknown_key="unknown field",
+    quote_keys=False,
+)
+"""How request bodies name their problems; each view module builds its converter from it."""
+
 
 @frozen
-class StringField:
-    max_length: int
-    required: bool = True
+class MaxLength:
+    """A constraint (sovd.strict) on the length of a string."""
+
+    characters: int
+
+    def check(self, value: object) -> None:
+        if isinstance(value, str) and len(value) > self.characters:
+            raise ValueError(f"must be at most {self.characters} characters")
+
+
+async def read_body(request: web.Request, cls: type[T], converter: Converter) -> T:
+    """The body as an instance of `cls`, structured by `converter` (one built from
+    JSON_BODY); 400/415 as read_json_object, 422 naming every bad field."""
+    return structure_body(await read_json_object(request), cls, converter)
+
+
+def structure_body(document: dict[str, Any], cls: type[T], converter: Converter) -> T:
+    try:
+        return converter.structure(document, cls)
+    except strict.STRUCTURE_ERRORS as exc:
+        problems = strict.problems(exc, JSON_BODY)
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The body is not valid.",
+            errors=[FieldProblem(path or "(body)", message) for path, message in problems],
+        ) from None
 
 
 def _is_json(content_type: str) -> bool:
@@ -106,30 +165,20 @@ def nul_at(value: Any, path: str = "") -> str | None:
     return None
 
 
-def unknown_fields(document: Mapping[str, Any], known: Collection[str]) -> list[FieldProblem]:
-    return [FieldProblem(name, "unknown field") for name in document if name not in known]
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """`body` as JSON; UUIDs and timestamps (ISO 8601, as isoformat) are written as text."""
+    return web.Response(
+        body=orjson.dumps(body, default=_as_text),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
 
 
-async def read_string_fields(
-    request: web.Request, fields: Mapping[str, StringField]
-) -> dict[str, str]:
-    """A JSON object holding only the given non-empty string fields."""
-    document = await read_json_object(request)
-    problems = unknown_fields(document, fields)
-    values: dict[str, str] = {}
-    for name, spec in fields.items():
-        value = document.get(name)
-        if value is None:
-            if spec.required:
-                problems.append(FieldProblem(name, "is required"))
-        elif not isinstance(value, str):
-            problems.append(FieldProblem(name, "must be a string"))
-        elif not value:
-            problems.append(FieldProblem(name, "must not be empty"))
-        elif len(value) > spec.max_length:
-            problems.append(FieldProblem(name, f"must be at most {spec.max_length} characters"))
-        else:
-            values[name] = value
-    if problems:
-        raise ApiError(422, "validation_failed", "The body is not valid.", errors=problems)
-    return values
+def _as_text(value: object) -> str:
+    # orjson writes uuid.UUID itself but not asyncpg's subclass of it, which it hands here.
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-from uuid import UUID
+from typing import Annotated
 
 from aiohttp import web
+from attrs import frozen
 
 from db.repositories import AuditFilter
+from sovd import strict
 from sovd.records import AuditEntry
 from web.auth.guards import current_user, require_role
 from web.auth.passwords import MAX_PASSWORD_LENGTH
 from web.auth.service import ClientInfo, TokenPair
 from web.auth.tokens import MAX_TOKEN_LENGTH
-from web.bodies import StringField, read_string_fields
+from web.bodies import JSON_BODY, MaxLength, json_response, read_body
 from web.queries import MAX_OFFSET, QueryReader, page_body
 from web.typedefs import auth_service_key, store_key
 
-LOGIN_FIELDS = {
-    "username": StringField(max_length=64),
-    "password": StringField(max_length=MAX_PASSWORD_LENGTH),
-}
-REFRESH_FIELDS = {"refresh_token": StringField(max_length=MAX_TOKEN_LENGTH)}
 MAX_USER_AGENT_LENGTH = 256
 MAX_AUDIT_PAGE = 1000
 # RFC 6749 §5.1: responses that carry tokens must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@frozen
+class LoginBody:
+    username: Annotated[str, strict.NonEmpty(), MaxLength(64)]
+    password: Annotated[str, strict.NonEmpty(), MaxLength(MAX_PASSWORD_LENGTH)]
+
+
+@frozen
+class RefreshBody:
+    refresh_token: Annotated[str, strict.NonEmpty(), MaxLength(MAX_TOKEN_LENGTH)]
+
+
+_wire = strict.converter(JSON_BODY)
+_audit_document = _wire.get_unstructure_hook(AuditEntry)
 
 
 def client_of(request: web.Request) -> ClientInfo:
@@ -55,15 +66,15 @@ def _token_response(tokens: TokenPair) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await read_string_fields(request, LOGIN_FIELDS)
+    body = await read_body(request, LoginBody, _wire)
     service = request.app[auth_service_key]
-    tokens = await service.login(body["username"], body["password"], client_of(request))
+    tokens = await service.login(body.username, body.password, client_of(request))
     return _token_response(tokens)
 
 
 async def refresh(request: web.Request) -> web.Response:
-    body = await read_string_fields(request, REFRESH_FIELDS)
-    tokens = await request.app[auth_service_key].refresh(body["refresh_token"], client_of(request))
+    body = await read_body(request, RefreshBody, _wire)
+    tokens = await request.app[auth_service_key].refresh(body.refresh_token, client_of(request))
     return _token_response(tokens)
 
 
@@ -84,25 +95,6 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
-def _audit_json(entry: AuditEntry) -> dict[str, Any]:
-    def text(value: UUID | None) -> str | None:
-        return None if value is None else str(value)
-
-    return {
-        "log_id": str(entry.log_id),
-        "user_id": text(entry.user_id),
-        "vehicle_id": text(entry.vehicle_id),
-        "command_id": text(entry.command_id),
-        "action": entry.action,
-        "entity_type": entry.entity_type,
-        "entity_id": text(entry.entity_id),
-        "details": entry.details,
-        "ip_address": entry.ip_address,
-        "user_agent": entry.user_agent,
-        "timestamp": entry.timestamp.isoformat(),
-    }
-
-
 def _audit_filter(query: Mapping[str, str]) -> AuditFilter:
     reader = QueryReader(query, ("action", "user_id", "limit", "offset"))
     action = reader.text("action", max_length=64)
@@ -117,10 +109,10 @@ def _audit_filter(query: Mapping[str, str]) -> AuditFilter:
 async def list_audit_logs(request: web.Request) -> web.Response:
     query = _audit_filter(request.query)
     page = await request.app[store_key].audit.list(query)
-    return web.json_response(
+    return json_response(
         page_body(
             "audit_logs",
-            [_audit_json(e) for e in page.items],
+            [_audit_document(e) for e in page.items],
             total=page.total,
             limit=query.limit,
             offset=query.offset,

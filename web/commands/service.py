@@ -6,17 +6,18 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 import orjson
 import structlog
-from attrs import frozen
+from attrs import Factory, frozen
 
 from actors.system import ActorSystem
 from db.events import BusUnavailable, Event
 from db.repositories import Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
+from sovd import strict
 from sovd.errors import SovdError
 from sovd.records import Command, new_id, utc_now
 from web.auth.service import AuthenticatedUser, ClientInfo
@@ -37,9 +38,11 @@ ACCEPT_TIMEOUT_S = 5.0
 
 @frozen
 class CommandRequest:
+    """What a client asks for; also the body of POST /api/v1/commands."""
+
     vehicle_id: UUID
-    command_name: str
-    command_params: dict[str, Any]
+    command_name: Annotated[str, strict.NonEmpty()]
+    command_params: dict[str, Any] = Factory(dict)
 
     def fingerprint(self) -> str:
         document = {

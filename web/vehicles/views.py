@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
 from aiohttp import web
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from actors.actor import VehicleActor
 from db.repositories import VehicleFilter
+from sovd import strict
 from sovd.dids import IDENTIFICATION_DIDS
 from sovd.errors import UnknownVehicle
 from sovd.fleet import FleetSpec, LatencyRange, ecu_identity
@@ -19,12 +20,10 @@ from sovd.records import CONNECTION_STATUSES, Vehicle, utc_now
 from sovd.state import materialize_state
 from sovd.uds import DtcStatus
 from web.auth.guards import require_role
-from web.bodies import read_json_object, read_text
+from web.bodies import JSON_BODY, json_response, read_json_object, read_text
 from web.queries import MAX_OFFSET, QueryReader
 from web.typedefs import actors_key, config_key, fleet_service_key, store_key
-from web.vehicles.fleets import (
-    RunningFleet,
-)
+from web.vehicles.fleets import RunningFleet
 
 MAX_PAGE = 1000
 # POST /api/v1/fleets takes the fleet config as JSON, or as the TOML a file would hold.
@@ -32,26 +31,17 @@ TOML_CONTENT_TYPE = "application/toml"
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
-    )
+_wire = strict.converter(JSON_BODY)
+_wire.register_unstructure_hook(
+    Vehicle, make_dict_unstructure_fn(Vehicle, _wire, fleet=override(omit=True))
+)
+_vehicle_document = _wire.get_unstructure_hook(Vehicle)
 
 
 def vehicle_json(vehicle: Vehicle) -> dict[str, Any]:
-    """orjson writes the timestamp (ISO 8601, as isoformat) itself."""
-    return {
-        "vehicle_id": str(vehicle.vehicle_id),
-        "vin": vehicle.vin,
-        "make": vehicle.make,
-        "model": vehicle.model,
-        "year": vehicle.year,
-        "connection_status": vehicle.connection_status,
-        "last_seen_at": vehicle.last_seen_at,
-        "metadata": vehicle.metadata,
-    }
+    """A vehicle as listed: GET /api/v1/vehicles/{id} adds its fleet and ECUs."""
+    document: dict[str, Any] = _vehicle_document(vehicle)
+    return document
 
 
 def ecus_json(actor: VehicleActor) -> list[dict[str, Any]]:

@@ -182,3 +182,12 @@ def test_keys_are_quoted_unless_bare() -> None:
     assert strict.join("", "fleets") == "fleets"
     assert strict.join("fleets", 2) == "fleets[2]"
     assert strict.join("profiles", "my car") == 'profiles."my car"'
+
+
+def test_a_dict_of_anything_is_written_as_it_is() -> None:
+    params = {"ecuAddress": "0x10", "nested": {"values": [1, 2.5, None]}}
+    body = CommandBody(UUID(int=7), "ReadDTC", params)
+
+    written = strict.converter(DIALECT).unstructure(body)
+
+    assert written["command_params"] is params
