@@ -22,8 +22,10 @@ from db.postgres import PostgresStore, create_pool
 from db.redis_bus import RedisBus
 from db.repositories import Store
 from tests.support.api import Backend
+from tests.support.openapi import checking_middleware
 from web.app import create_app
 from web.config import Config, load_config
+from web.typedefs import openapi_document_key
 
 # pytester runs the plugin's tests (tests/plugin/); pytest takes `pytest_plugins` from the
 # top-level conftest only.
@@ -166,7 +168,9 @@ def make_client(
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
     config: Config,
 ) -> MakeClient:
-    """Builds the app with the real factory and the given store/bus, and a client for it."""
+    """Builds the app with the real factory and the given store/bus, and a client for it.
+    Every answer the client receives is held to the app's OpenAPI document: an undocumented
+    status, content type or body fails the test (tests/support/openapi.py)."""
 
     async def make(
         store: Store | None = None, bus: EventBus | None = None, **overrides: Any
@@ -176,6 +180,8 @@ def make_client(
             store=store or MemoryStore(),
             bus=bus or InProcessBus(),
         )
-        return await aiohttp_client(app)
+        return await aiohttp_client(
+            app, middlewares=(checking_middleware(lambda: app[openapi_document_key]),)
+        )
 
     return make

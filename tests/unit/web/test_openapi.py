@@ -16,7 +16,7 @@ from web.app import create_app
 from web.config import Config
 from web.openapi import build_document
 from web.openapi.sovd import ANSWERS, REQUESTS
-from web.typedefs import store_key
+from web.typedefs import openapi_document_key, store_key
 
 MakeClient = Callable[..., Awaitable[Client]]
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -279,3 +279,13 @@ def test_the_checker_refuses_undocumented_statuses_and_bodies() -> None:
     checker.check("GET", sovd, 404, "application/json", error, headers)
     with pytest.raises(UndocumentedResponse, match="does not fit"):
         checker.check("GET", sovd, 404, "application/json", problem, headers)
+
+
+async def test_clients_of_the_api_tests_fail_on_an_undocumented_answer(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    operation = client.app[openapi_document_key]["paths"]["/api/v1/vehicles/{vehicle_id}"]
+    del operation["get"]["responses"]["401"]
+    with pytest.raises(UndocumentedResponse, match="status not documented"):
+        await client.get(f"/api/v1/vehicles/{uuid.uuid4()}")
