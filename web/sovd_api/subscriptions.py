@@ -186,7 +186,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     body = await read_body(request, ("resource", "interval", "duration", "protocol"))
     info = _observed_data(request, vehicle, component, _member(body, "resource"))
     interval = _member(body, "interval")
-    if interval not in INTERVALS_S:
+    if not isinstance(interval, str) or interval not in INTERVALS_S:
         raise invalid_request("interval", f"must be one of {', '.join(INTERVALS_S)}")
     duration = _duration_s(body)
     if body.get("protocol", PROTOCOL) != PROTOCOL:
