@@ -3,6 +3,7 @@ TEST_REDIS_URL). Without CI a missing service skips its tests; with CI set it fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,9 +49,9 @@ def _with_database(dsn: str, database: str) -> str:
     return dsn.rsplit("/", 1)[0] + "/" + database
 
 
-@pytest.fixture(scope="session")
-async def pg_dsn() -> AsyncIterator[str]:
-    """A fresh, migrated database for this test session, dropped at the end."""
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, migrated database, dropped on the way out."""
     try:
         admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
@@ -64,6 +65,20 @@ async def pg_dsn() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_dsn() -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session, dropped at the end."""
+    async with fresh_database() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def own_pg_dsn() -> AsyncIterator[str]:
+    """A database for this test alone, for a server process that fills it as it likes."""
+    async with fresh_database() as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
