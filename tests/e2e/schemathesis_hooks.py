@@ -46,7 +46,9 @@ KEEP_ONE_IN = 4
 
 def _pick(value: Any, real: Sequence[str], seed: int) -> Any:
     """A real value for `value`, or `value` itself when it is real or kept as generated."""
-    if not isinstance(value, str) or value in real or seed % KEEP_ONE_IN == 0:
+    if not isinstance(value, str) or seed % KEEP_ONE_IN == 0:
+        return value
+    if value in real or value.lower().replace("_", "-") in real:  # the server reads both
         return value
     return real[(seed + zlib.crc32(value.encode("utf-8", "surrogatepass"))) % len(real)]
 

@@ -81,6 +81,14 @@ async def fuzz_target(server: ServerProcess, token: str) -> dict[str, Any]:
     }
 
 
+async def requests_served(server: ServerProcess) -> int:
+    """How many requests the server answered, by its own metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as response:
+        text = await response.text()
+    counts = re.findall(r"^sovd_http_request_duration_seconds_count\{.*\} (\S+)$", text, re.M)
+    return int(sum(float(count) for count in counts))
+
+
 async def run_schemathesis(
     server: ServerProcess, token: str, target: dict[str, Any], options: list[str], timeout_s: float
 ) -> tuple[int, str]:
@@ -139,11 +147,13 @@ async def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
         target = await fuzz_target(server, token)
         options = long_form(seconds) if seconds else SHORT_FORM
         code, output = await run_schemathesis(server, token, target, options, seconds + 300)
+        served = await requests_served(server)
     finally:
         await server.stop()
     if seconds:
-        print(output)
+        print(output, f"\nThe server answered {served} requests.")
     assert code == 0, output
     cases = re.search(r"(\d+) generated, (\d+) passed", output)
     assert cases is not None and cases[1] == cases[2] and int(cases[1]) > 0, output
+    assert served >= int(cases[1])
     assert server.errors() == [], server.errors()
