@@ -3,6 +3,7 @@ TEST_REDIS_URL). Without CI a missing service skips its tests; with CI set it fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,8 +23,10 @@ from db.postgres import PostgresStore, create_pool
 from db.redis_bus import RedisBus
 from db.repositories import Store
 from tests.support.api import Backend
+from tests.support.openapi import checking_middleware
 from web.app import create_app
 from web.config import Config, load_config
+from web.typedefs import openapi_document_key
 
 # pytester runs the plugin's tests (tests/plugin/); pytest takes `pytest_plugins` from the
 # top-level conftest only.
@@ -46,9 +49,9 @@ def _with_database(dsn: str, database: str) -> str:
     return dsn.rsplit("/", 1)[0] + "/" + database
 
 
-@pytest.fixture(scope="session")
-async def pg_dsn() -> AsyncIterator[str]:
-    """A fresh, migrated database for this test session, dropped at the end."""
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, migrated database, dropped on the way out."""
     try:
         admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
@@ -62,6 +65,20 @@ async def pg_dsn() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_dsn() -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session, dropped at the end."""
+    async with fresh_database() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def own_pg_dsn() -> AsyncIterator[str]:
+    """A database for this test alone, for a server process that fills it as it likes."""
+    async with fresh_database() as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +183,9 @@ def make_client(
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
     config: Config,
 ) -> MakeClient:
-    """Builds the app with the real factory and the given store/bus, and a client for it."""
+    """Builds the app with the real factory and the given store/bus, and a client for it.
+    Every answer the client receives is held to the app's OpenAPI document: an undocumented
+    status, content type or body fails the test (tests/support/openapi.py)."""
 
     async def make(
         store: Store | None = None, bus: EventBus | None = None, **overrides: Any
@@ -176,6 +195,8 @@ def make_client(
             store=store or MemoryStore(),
             bus=bus or InProcessBus(),
         )
-        return await aiohttp_client(app)
+        return await aiohttp_client(
+            app, middlewares=(checking_middleware(lambda: app[openapi_document_key]),)
+        )
 
     return make

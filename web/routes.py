@@ -11,6 +11,9 @@ from web.commands import stream
 from web.commands import views as commands
 from web.dashboard import views as dashboard
 from web.sovd_api import data, discovery, faults, locks, modes, operations, subscriptions
+from web.sovd_api.common import COMPONENT_PATH as COMPONENT
+from web.sovd_api.common import SOVD_PATH as SOVD
+from web.sovd_api.common import V1_PATH as V1
 from web.vehicles import views as vehicles
 
 
@@ -56,11 +59,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/v1/docs", openapi.docs_page)
 
     setup_sovd_routes(router)
-
-
-SOVD = "/vehicles/{vehicle_id}/sovd"
-V1 = SOVD + "/v1"
-COMPONENT = V1 + "/components/{component_id}"
 
 
 def setup_sovd_routes(router: web.UrlDispatcher) -> None:

@@ -292,6 +292,8 @@ async def test_resources_name_a_data_resource_of_this_component(
         ({"resource": "http://elsewhere.example{engine}/data/engine_speed"}, "resource"),
         ({"resource": 7}, "resource"),
         ({"interval": "medium"}, "interval"),
+        ({"interval": {}}, "interval"),
+        ({"interval": ["fast"]}, "interval"),
         ({"duration": 0}, "duration"),
         ({"duration": 3601}, "duration"),
         ({"duration": "60"}, "duration"),

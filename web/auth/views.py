@@ -25,9 +25,12 @@ MAX_AUDIT_PAGE = 1000
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+MAX_USERNAME_LENGTH = 64
+
+
 @frozen
 class LoginBody:
-    username: Annotated[str, strict.NonEmpty(), MaxLength(64)]
+    username: Annotated[str, strict.NonEmpty(), MaxLength(MAX_USERNAME_LENGTH)]
     password: Annotated[str, strict.NonEmpty(), MaxLength(MAX_PASSWORD_LENGTH)]
 
 

@@ -16,6 +16,8 @@ import orjson
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from db.events import BusUnavailable
+from db.repositories import StoreUnavailable
 from sovd.records import COMMAND_STATUSES, TERMINAL_STATUSES
 from web.auth.guards import ensure_role, ensure_visible
 from web.auth.service import AuthenticatedUser
@@ -38,6 +40,8 @@ FLEET_FEED_QUEUE = 100_000
 MAX_BATCH = 500
 RESYNC_MESSAGE = {"event": "resync", "reason": "events may have been missed"}
 TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
+UNAVAILABLE = "the store or event bus is unavailable; reconnect later"
+FAILED = "internal error; reconnect"
 
 
 def _parse_id(request: web.Request, name: str, what: str) -> UUID:
@@ -66,7 +70,8 @@ async def _open_stream(
     request: web.Request, ws: web.WebSocketResponse, listener: Listener
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Counts the connection, lists it for shutdown and reads from the client meanwhile;
-    the listener ends when the client leaves."""
+    the listener ends when the client leaves. A failure ends the stream with a close code:
+    1013 when the store or bus is unavailable, 1011 for anything else."""
     gauge = request.app[metrics_key].websocket_connections
     open_sockets = request.app[open_websockets_key]
     gauge.inc()
@@ -75,6 +80,15 @@ async def _open_stream(
     reader.add_done_callback(lambda _: listener.end())
     try:
         yield reader
+    except (StoreUnavailable, BusUnavailable) as exc:
+        log.warning("websocket_unavailable", path=request.path, error=str(exc))
+        await _close(ws, reader, WSCloseCode.TRY_AGAIN_LATER, UNAVAILABLE)
+    except ConnectionResetError:
+        log.info("websocket_client_gone", path=request.path)
+    except Exception:
+        # The upgrade went out: a close frame is all the client can still be told.
+        log.exception("websocket_failed", path=request.path)
+        await _close(ws, reader, WSCloseCode.INTERNAL_ERROR, FAILED)
     finally:
         reader.cancel()
         open_sockets.discard(ws)

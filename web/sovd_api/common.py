@@ -21,6 +21,10 @@ from web.commands.service import CommandRequest
 from web.sovd_api.errors import SovdApiError, entity_not_found, invalid_request
 from web.typedefs import actors_key, command_ids_key, command_service_key
 
+# The route templates of every vehicle's SOVD server (web.routes, web.openapi).
+SOVD_PATH = "/vehicles/{vehicle_id}/sovd"
+V1_PATH = SOVD_PATH + "/v1"
+COMPONENT_PATH = V1_PATH + "/components/{component_id}"
 SOVD_VERSION = "1.1.0"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Query parameters every GET accepts: the schema switch, and tags, which we do not use.

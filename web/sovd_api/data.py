@@ -55,14 +55,23 @@ def is_numeric(info: DidInfo) -> bool:
     return isinstance(info.codec, ScaledCodec)
 
 
-def read_value_schema(info: DidInfo) -> schemas.Schema:
-    value: schemas.Schema = {"type": "number" if is_numeric(info) else "string"}
-    if info.unit:
-        value["x-sovd-unit"] = {"display_name": info.unit}
+def read_value_schema(info: DidInfo | None = None) -> schemas.Schema:
+    """What a GET of the data resource answers; without `info`, of any of them."""
+    data: schemas.Schema = {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "additionalProperties": VALUE,
+    }
+    if info is not None:
+        value: schemas.Schema = {"type": "number" if is_numeric(info) else "string"}
+        if info.unit:
+            value["x-sovd-unit"] = {"display_name": info.unit}
+        data = obj({info.key: value}, (info.key,))
     return obj(
         {
             "id": STRING,
-            "data": obj({info.key: value}, (info.key,)),
+            "data": data,
             "x-sovdsim": obj(
                 {
                     "did": STRING,
@@ -75,6 +84,26 @@ def read_value_schema(info: DidInfo) -> schemas.Schema:
         },
         ("id", "data"),
     )
+
+
+DATA_VALUE = read_value_schema()
+# PUT body: `{"data": {"<id>": value}}`, or `{"data": value}` for short.
+DATA_WRITE = obj(
+    {
+        "data": {
+            "anyOf": [
+                VALUE,
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": VALUE,
+                },
+            ]
+        }
+    },
+    ("data",),
+)
 
 
 def supported(component: Component) -> list[DidInfo]:

@@ -31,6 +31,11 @@ LOCK = obj(
     ("id", "owned", "lock_expiration"),
 )
 LOCK_LIST = items_of(LOCK)
+LOCK_EXPIRATION = {"type": "integer", "minimum": 1, "maximum": MAX_LOCK_EXPIRATION_S}
+LOCK_REQUEST = obj(
+    {"lock_expiration": LOCK_EXPIRATION, "break_lock": BOOLEAN}, ("lock_expiration",)
+)
+LOCK_EXTENSION = obj({"lock_expiration": LOCK_EXPIRATION}, ("lock_expiration",))
 
 
 def _locked_entity(request: web.Request) -> tuple[VehicleActor, Component | None]:

@@ -63,6 +63,46 @@ SECURITY_SET = obj(
     ("id",),
 )
 
+# PUT bodies. Session names and security values are read in any case; null is no value.
+SESSION_REQUEST = obj(
+    {
+        "value": {"enum": [*SESSIONS, *SESSIONS_BY_NUMBER]},
+        "mode_expiration": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_MODE_EXPIRATION_S,
+        },
+    },
+    ("value",),
+)
+# `0xc5 0x60 0xef 0x3d`, `c560ef3d`: runs of hex bytes, `0x` optional, apart by spaces.
+HEX_BYTES: schemas.Schema = {
+    "type": "string",
+    "pattern": r"^\s*(0[xX])?([0-9A-Fa-f]{2})+(\s+(0[xX])?([0-9A-Fa-f]{2})+)*\s*$",
+}
+# Levels 1 to 125 (SECURITY_LEVELS).
+LEVEL = "Level_([1-9]|[1-9][0-9]|1[01][0-9]|12[0-5])"
+SEND_KEY = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {"Send_Key": HEX_BYTES, "SendKey": HEX_BYTES},
+    "additionalProperties": False,
+}
+SECURITY_REQUEST: schemas.Schema = {
+    "oneOf": [
+        obj({"value": {"type": "string", "pattern": f"^{LEVEL}_RequestSeed$"}}, ("value",)),
+        obj(
+            {"value": {"type": "string", "pattern": f"^{LEVEL}$"}, "Key": SEND_KEY},
+            ("value", "Key"),
+        ),
+        obj(
+            {"value": {"type": "string", "pattern": f"^{LEVEL}$"}, "key": HEX_BYTES},
+            ("value", "key"),
+        ),
+    ]
+}
+
 
 async def list_modes(request: web.Request) -> web.Response:
     check_query(request)

@@ -205,25 +205,50 @@ DATA_ERROR = obj({"path": STRING, "error": GENERIC_ERROR}, ("path", "error"))
 EXECUTION_STATUSES = ["running", "completed", "failed"]
 
 
-def execution_schema(operation: Operation) -> Schema:
+def _result_schema(operations: tuple[Operation, ...]) -> Schema:
+    if len(operations) == 1:
+        return operations[0].result_schema
+    return {"anyOf": [operation.result_schema for operation in operations]}
+
+
+def execution_schema(*operations: Operation) -> Schema:
+    """An execution of the operation; of any of them when given several."""
     return obj(
         {
             "id": STRING,
             "status": {"enum": EXECUTION_STATUSES},
             "capability": {"enum": ["execute", "stop"]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-            "parameters": operation.result_schema,
+            "parameters": _result_schema(operations),
             "error": {"type": "array", "items": DATA_ERROR, "minItems": 1},
         },
         ("id", "status", "capability", "progress"),
     )
 
 
-def sync_result_schema(operation: Operation) -> Schema:
-    return obj({"parameters": operation.result_schema}, ("parameters",))
+def sync_result_schema(*operations: Operation) -> Schema:
+    return obj({"parameters": _result_schema(operations)}, ("parameters",))
 
 
+EXECUTION = execution_schema(*OPERATIONS.values())
+SYNC_RESULT = sync_result_schema(*(op for op in OPERATIONS.values() if not op.asynchronous))
 STARTED = obj({"id": STRING, "status": {"enum": EXECUTION_STATUSES}}, ("id", "status"))
+# POST body (none at all is an empty one); `parameters.value` is the reset's type, and a
+# null timeout is none.
+START_REQUEST = obj(
+    {
+        "timeout": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_S},
+        "parameters": obj({"value": {"enum": list(RESET_TYPES_BY_LABEL)}}),
+    }
+)
+CONTROL_REQUEST = obj(
+    {
+        "capability": {"const": "stop"},
+        "timeout": {"description": "Accepted and ignored."},
+        "parameters": {"description": "Accepted and ignored."},
+    },
+    ("capability",),
+)
 
 
 def operation_of(request: web.Request) -> Operation:

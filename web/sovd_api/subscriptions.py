@@ -34,7 +34,7 @@ from web.sovd_api.common import (
     respond,
     vehicle_of,
 )
-from web.sovd_api.data import find_data, read_value
+from web.sovd_api.data import DATA_VALUE, find_data, read_value
 from web.sovd_api.errors import (
     SovdApiError,
     from_problem,
@@ -42,7 +42,7 @@ from web.sovd_api.errors import (
     resource_not_found,
     vendor_error,
 )
-from web.sovd_api.schemas import LINK, STAMP, STRING, items_of, obj
+from web.sovd_api.schemas import GENERIC_ERROR, LINK, STAMP, STRING, items_of, obj
 from web.sovd_api.subscription_registry import (
     INTERVALS_S,
     CyclicSubscription,
@@ -74,6 +74,23 @@ SUBSCRIPTION = obj(
     ("id", "observed_resource", "event_source", "protocol", "interval", "expires"),
 )
 SUBSCRIPTION_LIST = items_of(SUBSCRIPTION)
+SUBSCRIPTION_REQUEST = obj(
+    {
+        "resource": {"type": "string", "minLength": 1},
+        "interval": {"enum": list(INTERVALS_S)},
+        "duration": {"type": "integer", "minimum": 1, "maximum": MAX_DURATION_S},
+        "protocol": {"enum": [PROTOCOL]},
+    },
+    ("resource", "interval", "duration"),
+)
+# The `data:` of one event of the stream: a value as GET .../data/{data_id} answers it, or
+# why this read failed.
+SUBSCRIPTION_EVENT = {
+    "oneOf": [
+        obj({"timestamp": STAMP, "payload": DATA_VALUE}, ("timestamp", "payload")),
+        obj({"timestamp": STAMP, "error": GENERIC_ERROR}, ("timestamp", "error")),
+    ]
+}
 
 
 def _stamp(moment: datetime) -> str:
@@ -169,7 +186,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     body = await read_body(request, ("resource", "interval", "duration", "protocol"))
     info = _observed_data(request, vehicle, component, _member(body, "resource"))
     interval = _member(body, "interval")
-    if interval not in INTERVALS_S:
+    if not isinstance(interval, str) or interval not in INTERVALS_S:
         raise invalid_request("interval", f"must be one of {', '.join(INTERVALS_S)}")
     duration = _duration_s(body)
     if body.get("protocol", PROTOCOL) != PROTOCOL:
