@@ -52,7 +52,8 @@ TAGS = [
     {"name": "fleets", "description": "Spawning and removing fleets (admins)"},
     {"name": "websocket", "description": "Live streams of commands and vehicles"},
     {"name": "sovd", "description": "Every vehicle as a standard SOVD server"},
-    {"name": "operations", "description": "Health, metrics and this description"},
+    {"name": "operations", "description": "Health, metrics, the cluster and this description"},
+    {"name": "dashboard", "description": "The live fleet dashboard and what it charts"},
 ]
 PROBLEM = {
     "type": "object",

@@ -226,7 +226,18 @@ FLEET_HEAD = {
     "origin": {"enum": list(get_args(Origin))},
     "spawned_at": STAMP,
 }
-RUNNING_FLEET = closed(FLEET_HEAD | FLEET_SETTINGS | {"running": {"const": True}})
+RUNNING_FLEET = closed(
+    FLEET_HEAD
+    | FLEET_SETTINGS
+    | {
+        "running": {"const": True},
+        "vehicles_by_connection": {
+            "type": "object",
+            "description": "The fleet's vehicles by connection status",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+        },
+    }
+)
 RECORDED_FLEET = closed(
     FLEET_HEAD | {"running": {"const": False}, "origin": {"const": "store"}, "note": TEXT}
 )
@@ -247,7 +258,12 @@ READINESS = closed(
     {
         "status": {"enum": ["ready", "not_ready", "draining"]},
         "checks": closed({"store": CHECK, "bus": CHECK}),
-    }
+        "cluster": {
+            "type": "object",
+            "description": "Cluster mode: whether this node runs its share of the partitions",
+        },
+    },
+    required=("status", "checks"),
 )
 COMMAND_EXAMPLE = {
     "vehicle_id": "6f1f3c0e-8a51-4d0f-9a7e-2b7c5d1e4a90",
@@ -648,7 +664,10 @@ def operations_paths() -> dict[str, Any]:
         "get": operation(
             "dashboard_redirect",
             "To /dashboard/",
-            {"308": empty("Permanent redirect", headers=["Location"])},
+            {
+                "308": empty("Permanent redirect", headers=["Location"])
+                | {"content": {"text/plain": {"schema": {"type": "string"}}}}
+            },
             tag="dashboard",
             public=True,
         )
