@@ -52,7 +52,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/", dashboard.index)
     router.add_get("/dashboard", dashboard.to_index)
     router.add_get("/dashboard/", dashboard.index)
-    router.add_get("/dashboard/static/{name:.+}", dashboard.static_file)
+    router.add_get("/dashboard/static/{name}", dashboard.static_file)
+    router.add_get("/dashboard/static/js/{name}", dashboard.script_file)
     router.add_get("/api/v1/stats", dashboard.fleet_stats)
 
     router.add_get("/api/v1/openapi.json", openapi.openapi_json)

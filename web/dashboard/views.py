@@ -60,8 +60,17 @@ async def to_index(request: web.Request) -> web.Response:
 
 
 async def static_file(request: web.Request) -> web.FileResponse:
-    """A file under the dashboard's static folder, with a type we know; 404 otherwise."""
-    path = (STATIC_DIR / request.match_info["name"]).resolve()
+    """A file of the dashboard's static folder, with a type we know; 404 otherwise."""
+    return _served(STATIC_DIR / request.match_info["name"])
+
+
+async def script_file(request: web.Request) -> web.FileResponse:
+    """One of the page's JavaScript modules."""
+    return _served(STATIC_DIR / "js" / request.match_info["name"])
+
+
+def _served(wanted: Path) -> web.FileResponse:
+    path = wanted.resolve()
     content_type = CONTENT_TYPES.get(path.suffix)
     if content_type is None or not path.is_relative_to(STATIC_DIR) or not path.is_file():
         raise web.HTTPNotFound()

@@ -11,6 +11,7 @@ from web.auth.passwords import MAX_PASSWORD_LENGTH
 from web.auth.tokens import MAX_TOKEN_LENGTH
 from web.auth.views import MAX_AUDIT_PAGE, MAX_USERNAME_LENGTH
 from web.commands import views as commands
+from web.dashboard.views import CONTENT_TYPES as STATIC_TYPES
 from web.openapi.shapes import (
     JSON,
     OPTIONAL_STAMP,
@@ -677,7 +678,26 @@ def operations_paths() -> dict[str, Any]:
             "dashboard_file",
             "The dashboard's scripts, styles and images",
             {
-                "200": {"description": "The file", "content": {"*/*": {"schema": {}}}},
+                "200": {
+                    "description": "The file",
+                    "content": {kind: {"schema": {}} for kind in STATIC_TYPES.values()},
+                },
+                "404": problem("No such file"),
+            },
+            tag="dashboard",
+            public=True,
+            parameters=[path("name", {"type": "string"})],
+        )
+    }
+    paths["/dashboard/static/js/{name}"] = {
+        "get": operation(
+            "dashboard_script",
+            "The dashboard's JavaScript modules",
+            {
+                "200": {
+                    "description": "The file",
+                    "content": {kind: {"schema": {}} for kind in STATIC_TYPES.values()},
+                },
                 "404": problem("No such file"),
             },
             tag="dashboard",

@@ -35,6 +35,7 @@ PUBLIC_OPERATIONS = {
     "dashboard",
     "dashboard_redirect",
     "dashboard_file",
+    "dashboard_script",
 }
 
 
