@@ -2,7 +2,8 @@
 
 A command stream subscribes to live events first, then sends what is stored, then the live
 events the snapshot did not hold: no gap, no duplicate. It closes with 1000 after the
-terminal event. When the bus loses events (outage, resubscription) it re-reads storage."""
+terminal event. When the bus loses events (outage, resubscription) it re-reads storage; when
+storage cannot be read, the stream closes with 1013 and the client reconnects to catch up."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import orjson
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from db.repositories import StoreUnavailable
 from sovd.records import COMMAND_STATUSES, TERMINAL_STATUSES
 from web.auth.guards import ensure_role, ensure_visible
 from web.auth.service import AuthenticatedUser
@@ -35,6 +37,7 @@ FINISHED = "command finished"
 # The fleet feed carries every vehicle's events: a deeper queue before a reader counts as slow.
 FLEET_FEED_QUEUE = 100_000
 TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
+STORE_UNAVAILABLE = "storage unavailable; reconnect to catch up"
 
 
 def _parse_id(request: web.Request, name: str, what: str) -> UUID:
@@ -181,7 +184,12 @@ async def command_stream(request: web.Request) -> web.WebSocketResponse:
         if user is None:
             return ws
         async with _open_stream(request, ws, listener) as reader:
-            await _stream_command(CommandStream(request, ws, command_id), listener, reader)
+            try:
+                await _stream_command(CommandStream(request, ws, command_id), listener, reader)
+            except StoreUnavailable as exc:
+                # The upgrade is answered: an error now can only be a close frame.
+                log.warning("command_stream_store_lost", command_id=str(command_id), error=str(exc))
+                await _close(ws, reader, WSCloseCode.TRY_AGAIN_LATER, STORE_UNAVAILABLE)
         return ws
     finally:
         hub.forget(listener)
