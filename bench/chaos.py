@@ -21,6 +21,7 @@ import asyncio
 import bisect
 import contextlib
 import itertools
+import math
 import os
 import pwd
 import random
@@ -83,8 +84,9 @@ profile = "vw-golf"
 Progress = Callable[[str], None]
 Step = tuple[str, dict[str, Any]]
 # One job is one or more commands sent in turn to one vehicle, each after the one before
-# was accepted. The cycle is 11 commands: 6 reads, 4 that change state and a self-test that
-# streams its progress for about four seconds, long enough for a fault to strike it midway.
+# was accepted. The cycle is 10 jobs, 11 commands: 6 reads, 4 that change state and a
+# self-test that streams its progress for about four seconds, long enough for a fault to
+# strike it midway.
 JOB_CYCLE: tuple[tuple[Step, ...], ...] = (
     (("ReadDTC", {}),),
     (("ReadDataByID", {"dataId": "0xF190"}),),
@@ -501,16 +503,22 @@ class Traffic:
         read_rate = self.plan.rate * self.plan.read_share
         while (elapsed := loop.time() - begin) < duration_s:
             while scheduled < int(elapsed * self.plan.rate):
-                index = next(jobs)
-                job = JOB_CYCLE[index % len(JOB_CYCLE)]
+                vehicle, job = self._assign(next(jobs))
                 scheduled += len(job)
-                self._spawn(self._run_job(self.vehicles[index % len(self.vehicles)], job))
+                self._spawn(self._run_job(vehicle, job))
             while reads < int(elapsed * read_rate):
                 reads += 1
                 self._spawn(self._read(reads))
             await asyncio.sleep(0.01)
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+    def _assign(self, index: int) -> tuple[tuple[str, str], tuple[Step, ...]]:
+        """The `index`th job and its vehicle: the fleet in turn, and each round over it one
+        job further along the cycle, so every vehicle gets every kind of job (were the
+        cycle's length to divide the fleet's, a vehicle would get the same job forever)."""
+        rounds, position = divmod(index, len(self.vehicles))
+        return self.vehicles[position], JOB_CYCLE[(index + rounds) % len(JOB_CYCLE)]
 
     async def settle_followers(self, timeout_s: float) -> None:
         """Lets the followers finish; those still waiting after `timeout_s` are stopped."""
@@ -656,7 +664,7 @@ class Injected:
     at_s: float  # seconds into the load
     took_s: float  # until the service was back (the server: until it logged server_started)
     ended: float  # monotonic, when it was back
-    # From then until the next 202; None when the load had ended by then.
+    # From then until the next 202; None when the load ended or the next fault struck first.
     accepting_after_s: float | None = None
 
 
@@ -961,9 +969,10 @@ async def _settle_and_check(
     }
     exit_code = await server.stop()
     accepted_at = sorted(tally.accepted_at)
-    for fault in faults:
+    next_starts = [fault.ended - fault.took_s for fault in faults[1:]] + [math.inf]
+    for fault, next_start in zip(faults, next_starts, strict=True):
         following = bisect.bisect_left(accepted_at, fault.ended)
-        if following < len(accepted_at):
+        if following < len(accepted_at) and accepted_at[following] < next_start:
             fault.accepting_after_s = accepted_at[following] - fault.ended
     report = ChaosReport(
         plan=plan,
