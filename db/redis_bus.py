@@ -55,11 +55,15 @@ class RedisBus:
         return cls(client, url)
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """Publishes in order in one round trip; a failed connection is opened anew next
-        time."""
+        """Publishes in order in one round trip, on a new connection when Redis closed the
+        last one; a connection that fails is opened anew next time."""
         if not events:
             return
         async with self._publishing:
+            if self._publisher is not None and _closed_by_peer(*self._publisher):
+                # Redis restarted while this connection sat idle: a batch written to it
+                # would be lost, so it goes out on a new one.
+                self._drop_publisher()
             try:
                 if self._publisher is None:
                     reader, writer = await asyncio.wait_for(_connect(self._url), CONNECT_TIMEOUT_S)
@@ -117,6 +121,10 @@ class RedisBus:
     async def close(self) -> None:
         self._drop_publisher()
         await self.client.aclose()
+
+
+def _closed_by_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    return writer.is_closing() or reader.at_eof() or reader.exception() is not None
 
 
 def _publish_command(channel: bytes, payload: bytes) -> bytes:

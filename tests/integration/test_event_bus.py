@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import pytest
 
 from db.events import BusUnavailable, EventBus
 from db.redis_bus import RedisBus, _command
+from tests.support.proxy import CuttableProxy
 
 
 async def test_pattern_subscriber_gets_matching_events_in_order(bus: EventBus) -> None:
@@ -45,6 +47,28 @@ async def test_a_refused_subscription_is_reported_not_retried(redis_url: str) ->
                 pass
     finally:
         await bus.close()
+
+
+@pytest.mark.integration
+async def test_the_first_publish_after_a_redis_restart_is_delivered(redis_url: str) -> None:
+    """The publishing connection a restart closed is noticed before it is written to, so
+    the events go out on a new one instead of being lost (nobody would hear of them)."""
+    port = urlsplit(redis_url).port or 6379
+    proxy = CuttableProxy("127.0.0.1", port)
+    await proxy.start()
+    bus = RedisBus.from_url(redis_url.replace(f":{port}", f":{proxy.port}"))
+    listener = RedisBus.from_url(redis_url)
+    try:
+        await bus.publish_many([("response:restart", {"n": 1})])
+        await proxy.cut()  # Redis goes away: every connection to it is reset
+        await proxy.restore()
+        async with listener.subscribe("response:restart") as events:
+            await bus.publish_many([("response:restart", {"n": 2})])
+            assert await asyncio.wait_for(anext(events), 5) == ("response:restart", {"n": 2})
+    finally:
+        await bus.close()
+        await listener.close()
+        await proxy.stop()
 
 
 def test_commands_are_encoded_as_resp_arrays() -> None:

@@ -13,14 +13,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import asyncpg
+import attrs
 import pytest
+from aiohttp import WSCloseCode, WSMsgType
 
 from db.events import InProcessBus
 from db.postgres import GuardedPool, PostgresStore, create_pool
+from db.redis_bus import RedisBus
 from tests.support.api import Client, bearer, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
-from web.typedefs import actors_key
+from web.typedefs import actors_key, hub_key
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +156,70 @@ async def test_a_connection_whose_statement_was_interrupted_is_not_reused(pg_dsn
         assert await db.fetchval("SELECT pg_backend_pid()") != before
     finally:
         await db.pool.close()
+
+
+async def test_a_stream_that_cannot_read_postgres_closes_with_1013_and_resumes_after(
+    make_client: MakeClient,
+    pg_store: PostgresStore,
+    pg_dsn: str,
+    pg_pool: asyncpg.Pool,
+    redis_url: str,
+    config: Config,
+) -> None:
+    """PostgreSQL restarting while an open stream catches up (here: after a Redis outage)
+    ends the stream with 1013, a close frame the client can act on, instead of an HTTP
+    error written into the WebSocket; reconnecting then gets the whole result."""
+    await seed_users(pg_store, config)
+    pg_parts, redis_parts = urlsplit(pg_dsn), urlsplit(redis_url)
+    pg_proxy = CuttableProxy(pg_parts.hostname or "127.0.0.1", pg_parts.port or 5432)
+    redis_proxy = CuttableProxy(redis_parts.hostname or "127.0.0.1", redis_parts.port or 6379)
+    await pg_proxy.start()
+    await redis_proxy.start()
+    store = PostgresStore(
+        await create_pool(
+            pg_dsn.replace(f"{pg_parts.hostname}:{pg_parts.port}", f"127.0.0.1:{pg_proxy.port}"),
+            min_size=1,
+            max_size=2,
+        )
+    )
+    bus = RedisBus.from_url(redis_url.replace(f":{redis_parts.port}", f":{redis_proxy.port}"))
+    slow = attrs.evolve(config.simulation, latency_ms=(1500, 1500))
+    client = await make_client(store=store, bus=bus, simulation=slow)
+    try:
+        await asyncio.wait_for(client.app[hub_key].connected.wait(), 5)
+        token = await token_for(client, "alice")
+        vehicle = client.app[actors_key].vehicles()[0]
+        posted = await client.post(
+            "/api/v1/commands",
+            json={
+                "vehicle_id": str(vehicle.vehicle_id),
+                "command_name": "ReadDTC",
+                "command_params": {"ecuAddress": f"0x{vehicle.profile.ecus[0].address:02X}"},
+            },
+            headers=bearer(token),
+        )
+        command_id = (await posted.json())["command_id"]
+        path = f"/ws/responses/{command_id}?token={token}"
+        async with client.ws_connect(path) as ws:
+            first = await asyncio.wait_for(ws.receive(), 5)
+            assert first.type == WSMsgType.TEXT
+            await restart_postgres(pg_proxy, pg_pool)
+            await redis_proxy.cut()  # the hub resubscribes and the stream re-reads storage
+            closing = await asyncio.wait_for(ws.receive(), 10)
+            while closing.type == WSMsgType.TEXT:
+                closing = await asyncio.wait_for(ws.receive(), 10)
+            assert closing.type == WSMsgType.CLOSE, closing
+            assert ws.close_code == WSCloseCode.TRY_AGAIN_LATER
+        await pg_proxy.restore()
+        await redis_proxy.restore()
+        async with client.ws_connect(path) as ws:
+            messages = [m.json() async for m in ws if m.type == WSMsgType.TEXT]
+            assert ws.close_code == WSCloseCode.OK
+        assert [m["event"] for m in messages][-2:] == ["response", "status"]
+        assert messages[-1]["status"] == "completed"
+    finally:
+        await client.close()
+        await store.close()
+        await bus.close()
+        await pg_proxy.stop()
+        await redis_proxy.stop()

@@ -2,7 +2,8 @@
 
 A command stream subscribes to live events first, then sends what is stored, then the live
 events the snapshot did not hold: no gap, no duplicate. It closes with 1000 after the
-terminal event. When the bus loses events (outage, resubscription) it re-reads storage."""
+terminal event. When the bus loses events (outage, resubscription) it re-reads storage; when
+storage cannot be read, the stream closes with 1013 and the client reconnects to catch up."""
 
 from __future__ import annotations
 
