@@ -1,0 +1,268 @@
+"""Cluster mode from outside: node processes on one PostgreSQL database and one Redis, used
+over HTTP and WebSocket, with nodes joining, killed with SIGKILL and paused past their
+lease (SPEC §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import UUID
+
+import aiohttp
+import pytest
+
+from tests.conftest import fresh_database
+from tests.support.cluster import Cluster, forget_cluster
+from tests.support.server import free_port, run_cli
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PARTITIONS = 8
+LEASE_MS = 1500
+FLEET = """
+[[fleets]]
+name = "cluster-golfs"
+count = 40
+profile = "vw-golf"
+"""
+
+
+@pytest.fixture
+async def cluster(redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(FLEET, encoding="utf-8")
+    async with fresh_database() as dsn:
+        await forget_cluster(redis_url)
+        running = Cluster(
+            {
+                "DATABASE_URL": dsn,
+                "REDIS_URL": redis_url,
+                "SOVD_CLUSTER_PARTITIONS": str(PARTITIONS),
+                "SOVD_CLUSTER_LEASE_MS": str(LEASE_MS),
+                "SOVD_FLEET": str(fleet),
+                "SOVD_LATENCY_MS": "1,3",
+            }
+        )
+        try:
+            yield running
+        finally:
+            await running.close()
+            await forget_cluster(redis_url)
+
+
+def errors_of(cluster: Cluster, *names: str) -> list[object]:
+    return [e for name in names for e in cluster.nodes[name].errors()]
+
+
+async def test_every_node_takes_any_vehicle_and_each_vehicle_keeps_its_order(
+    cluster: Cluster,
+) -> None:
+    await cluster.start("a")
+    await cluster.start("b")
+    await cluster.settled(["a", "b"])
+    owners = await cluster.owners("a")
+    vehicles = await cluster.vehicles("a")
+    assert {owners[cluster.partition(v)] for v in vehicles} == {"a", "b"}
+
+    # Each vehicle gets five commands in turn through both nodes, so most hop through a
+    # partition stream to the other node.
+    submitted: dict[UUID, list[str]] = {v: [] for v in vehicles}
+    for round_ in range(5):
+        for index, vehicle in enumerate(vehicles):
+            via = "ab"[(index + round_) % 2]
+            submitted[vehicle].append(await cluster.submit(via, vehicle))
+    every = [c for ids in submitted.values() for c in ids]
+    done = {c["command_id"]: c for c in await cluster.finished("b", every)}
+    assert {c["status"] for c in done.values()} == {"completed"}
+    for ids in submitted.values():
+        finished_at = [done[c]["completed_at"] for c in ids]
+        assert finished_at == sorted(finished_at), "a vehicle ran its commands out of order"
+    assert errors_of(cluster, "a", "b") == []
+
+
+async def test_a_killed_node_loses_no_accepted_command(cluster: Cluster) -> None:
+    """Load through three nodes, one of them killed with SIGKILL mid-run: its partitions
+    are served again, every accepted command ends, only the commands it was running fail
+    (as interrupted), none runs twice, each vehicle keeps its order, and WebSocket clients
+    on the surviving nodes get every final result."""
+    for name in ("a", "b", "c"):
+        await cluster.start(name, SOVD_LOG_LEVEL="debug")
+    await cluster.settled(["a", "b", "c"])
+    owners = await cluster.owners("a")
+    vehicles = await cluster.vehicles("a")
+    on_c = [v for v in vehicles if owners[cluster.partition(v)] == "c"]
+    assert on_c, "node c owns no vehicle of the fleet"
+
+    accepted: dict[str, UUID] = {}
+    finals: dict[str, str] = {}
+    followers: list[asyncio.Task[None]] = []
+    entry = ["a", "b", "c"]
+    stop = asyncio.Event()
+    reached = {150: asyncio.Event(), 300: asyncio.Event()}
+
+    async def follow(via: str, command_id: str) -> None:
+        finals[command_id] = await cluster.final_status(via, command_id)
+
+    async def load() -> None:
+        pick = random.Random(7)
+        while not stop.is_set():
+            vehicle, via = pick.choice(vehicles), pick.choice(entry)
+            name = pick.choice(["ReadDTC", "ClearDTC"])
+            try:
+                command_id = await cluster.submit(via, vehicle, name)
+            except (aiohttp.ClientError, AssertionError):
+                assert via == "c", f"node {via} refused a command"
+                continue
+            accepted[command_id] = vehicle
+            if len(accepted) in reached:
+                reached[len(accepted)].set()
+            survivor = pick.choice("ab")
+            followers.append(asyncio.create_task(follow(survivor, command_id)))
+            await asyncio.sleep(0.005)
+
+    loading = asyncio.create_task(load())
+    await reached[150].wait()
+    entry.remove("c")
+    cluster.nodes["c"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    await cluster.nodes["c"].stop()
+    took = await cluster.settled(["a", "b"], timeout_s=10)
+    await reached[300].wait()
+    stop.set()
+    await loading
+
+    done = {c["command_id"]: c for c in await cluster.finished("b", accepted)}
+    await asyncio.wait_for(asyncio.gather(*followers), 30)
+    assert {command_id: c["status"] for command_id, c in done.items()} == finals
+    failed = [c for c in done.values() if c["status"] != "completed"]
+    # Only commands node c was running when it died may fail, and they say why.
+    assert all(c["status"] == "failed" for c in failed), failed
+    assert all("interrupted" in c["error_message"] for c in failed), failed
+    assert len(failed) <= len(on_c)
+    assert took < 10
+
+    started = [
+        e["command_id"]
+        for name in ("a", "b")
+        for e in cluster.nodes[name].events
+        if e.get("event") == "command_started"
+    ]
+    assert len(started) == len(set(started)), "a command ran twice"
+    never_on_c = {c for c, vehicle in accepted.items() if vehicle not in on_c}
+    assert never_on_c <= set(started)
+    print(f"takeover {took:.1f} s, {len(accepted)} accepted, {len(failed)} interrupted")
+    per_vehicle: dict[UUID, list[str]] = {}
+    for command_id, vehicle in accepted.items():
+        if done[command_id]["status"] == "completed":
+            per_vehicle.setdefault(vehicle, []).append(done[command_id]["completed_at"])
+    for finished_at in per_vehicle.values():
+        assert finished_at == sorted(finished_at), "a vehicle ran its commands out of order"
+    assert errors_of(cluster, "a", "b") == []
+
+
+async def test_a_cleared_dtc_stays_cleared_when_its_node_is_killed_and_restarted(
+    cluster: Cluster,
+) -> None:
+    await cluster.start("a")
+    await cluster.start("b")
+    await cluster.settled(["a", "b"])
+    owners = await cluster.owners("a")
+    on_b = [v for v in await cluster.vehicles("a") if owners[cluster.partition(v)] == "b"]
+    counts = {v: await cluster.dtc_count("a", v) for v in on_b}
+    vehicle = next(v for v, count in counts.items() if count > 0)
+
+    (cleared,) = await cluster.finished("a", [await cluster.submit("a", vehicle, "ClearDTC")])
+    assert cleared["status"] == "completed"
+    assert await cluster.dtc_count("a", vehicle) == 0
+
+    cluster.nodes["b"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    await cluster.nodes["b"].stop()
+    await cluster.settled(["a"], timeout_s=10)
+    assert await cluster.dtc_count("a", vehicle) == 0  # now run by node a
+    await cluster.start("b")
+    await cluster.settled(["a", "b"])
+    assert (await cluster.owners("a"))[cluster.partition(vehicle)] == "b"
+    assert await cluster.dtc_count("a", vehicle) == 0  # run by the new node b
+    # The other vehicles kept their DTCs through both moves.
+    assert {v: await cluster.dtc_count("b", v) for v in on_b if v != vehicle} == {
+        v: c for v, c in counts.items() if v != vehicle
+    }
+
+
+async def test_a_joining_node_takes_its_share_while_commands_flow(cluster: Cluster) -> None:
+    await cluster.start("a")
+    await cluster.settled(["a"])
+    vehicles = await cluster.vehicles("a")
+    submitted: dict[UUID, list[str]] = {v: [] for v in vehicles}
+
+    async def send(rounds: int) -> None:
+        for _ in range(rounds):
+            for vehicle in vehicles:
+                submitted[vehicle].append(await cluster.submit("a", vehicle))
+
+    sending = asyncio.create_task(send(4))
+    await cluster.start("b")
+    await cluster.settled(["a", "b"])
+    await sending
+    await send(1)
+    every = [c for ids in submitted.values() for c in ids]
+    done = {c["command_id"]: c for c in await cluster.finished("a", every)}
+    assert {c["status"] for c in done.values()} == {"completed"}
+    for ids in submitted.values():
+        finished_at = [done[c]["completed_at"] for c in ids]
+        assert finished_at == sorted(finished_at)
+    owners = await cluster.owners("a")
+    assert sorted(list(owners.values()).count(n) for n in ("a", "b")) == [
+        PARTITIONS // 2,
+        PARTITIONS // 2,
+    ]
+    assert errors_of(cluster, "a", "b") == []
+
+
+async def test_a_paused_owner_cannot_write_after_losing_its_lease(cluster: Cluster) -> None:
+    """Node b runs a slow command and stops (SIGSTOP) past its lease; node a takes the
+    partition over and fails the command as interrupted. When b resumes, its late result is
+    refused by the fencing token: the command stays as a left it."""
+    await cluster.start("a")
+    await cluster.start("b", SOVD_LATENCY_MS=f"{2 * LEASE_MS},{2 * LEASE_MS}")
+    await cluster.settled(["a", "b"])
+    owners = await cluster.owners("a")
+    vehicle = next(v for v in await cluster.vehicles("a") if owners[cluster.partition(v)] == "b")
+    b = cluster.nodes["b"]
+    assert b.process is not None
+
+    command_id = await cluster.submit("a", vehicle)
+    await cluster.status_reached("a", command_id, "in_progress")
+    b.process.send_signal(signal.SIGSTOP)
+    try:
+        await cluster.settled(["a"], timeout_s=6 * LEASE_MS / 1000)
+        (interrupted,) = await cluster.finished("a", [command_id])
+    finally:
+        b.process.send_signal(signal.SIGCONT)
+    assert interrupted["status"] == "failed"
+    assert "interrupted" in interrupted["error_message"]
+
+    refused = await b.wait_for_event("stale_owner_write_refused", timeout_s=4 * LEASE_MS / 1000)
+    assert owners[cluster.partition(vehicle)] == "b"
+    assert refused["partitions"] == [cluster.partition(vehicle)]
+    assert await cluster.command("a", command_id) == interrupted
+    # b rejoins and the cluster settles on both nodes again.
+    await cluster.settled(["a", "b"], timeout_s=6 * LEASE_MS / 1000)
+
+
+async def test_nodes_must_agree_on_the_partition_count(cluster: Cluster) -> None:
+    await cluster.start("a")
+    code, out, err = await run_cli(
+        "serve",
+        "--cluster",
+        "--node-id",
+        "z",
+        "--port",
+        str(free_port()),
+        env={**cluster.env, "SOVD_CLUSTER_PARTITIONS": str(PARTITIONS * 2)},
+    )
+    assert code == 2, out + err
+    assert f"started with {PARTITIONS} partitions" in out + err
+    assert f"configured with {PARTITIONS * 2}" in out + err
