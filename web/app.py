@@ -40,6 +40,7 @@ from web.typedefs import (
     open_websockets_key,
     registry_key,
     starting_executions_key,
+    stopping_executions_key,
     store_key,
     subscriptions_key,
 )
@@ -116,6 +117,7 @@ def create_app(
     app[lifecycle_key] = Lifecycle()
     app[open_websockets_key] = set()
     app[starting_executions_key] = set()
+    app[stopping_executions_key] = set()
     app[subscriptions_key] = SubscriptionRegistry()
     if store is not None:
         app[store_key] = store

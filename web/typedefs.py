@@ -4,6 +4,7 @@ Services and the modules they import never import this one; handlers and middlew
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from attrs import define
 from prometheus_client import CollectorRegistry
 
+from actors.actor import HaltRequest
 from actors.system import ActorSystem
 from db.events import EventBus
 from db.repositories import Store
@@ -55,6 +57,10 @@ cluster_key = web.AppKey("cluster", ClusterNode)
 open_websockets_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_websockets")
 # (vehicle, component, operation) of asynchronous SOVD executions being started right now.
 starting_executions_key: web.AppKey[set[tuple[UUID, str, str]]] = web.AppKey("starting_executions")
+# Execution timeouts stopping their command (held so they are not collected mid-way).
+stopping_executions_key: web.AppKey[set[asyncio.Task[HaltRequest]]] = web.AppKey(
+    "stopping_executions"
+)
 
 # Per request.
 request_id_key = web.RequestKey("request_id", str)

@@ -266,3 +266,35 @@ async def test_nodes_must_agree_on_the_partition_count(cluster: Cluster) -> None
     assert code == 2, out + err
     assert f"started with {PARTITIONS} partitions" in out + err
     assert f"configured with {PARTITIONS * 2}" in out + err
+
+
+@pytest.mark.parametrize("how", ["stop", "timeout"])
+async def test_an_sovd_execution_stops_through_a_node_that_does_not_run_it(
+    cluster: Cluster, how: str
+) -> None:
+    """A self-test runs on node b, the vehicle's owner; stopping it through node a (by
+    `capability: stop` or by the execution's `timeout`) reaches it on b."""
+    await cluster.start("a", SOVD_TIME_SCALE="1")
+    await cluster.start("b", SOVD_TIME_SCALE="1")
+    await cluster.settled(["a", "b"])
+    owners = await cluster.owners("a")
+    vehicle = next(v for v in await cluster.vehicles("a") if owners[cluster.partition(v)] == "b")
+    sovd = f"{cluster.nodes['a'].url}/vehicles/{vehicle}/sovd/v1"
+    components = (await (await cluster.http.get(f"{sovd}/components")).json())["items"]
+    operation = f"{sovd}/components/{components[0]['id']}/operations/self-test"
+    body = {"timeout": 1} if how == "timeout" else {}
+    started = await cluster.http.post(f"{operation}/executions", json=body)
+    assert started.status == 202, await started.text()
+    execution_id = (await started.json())["id"]
+
+    if how == "stop":
+        await cluster.first_reply("a", execution_id)
+        stop = await cluster.http.put(
+            f"{operation}/executions/{execution_id}", json={"capability": "stop"}
+        )
+        assert stop.status == 202, await stop.text()
+    (command,) = await cluster.finished("a", [execution_id])
+    assert command["status"] == "completed"
+    ended = await (await cluster.http.get(f"{operation}/executions/{execution_id}")).json()
+    assert (ended["capability"], ended["parameters"]) == ("stop", {"state": "stopped"})
+    assert ended["progress"] < 100

@@ -136,6 +136,16 @@ class Cluster:
                     return
         raise AssertionError(f"command {command_id} never reached {status}")
 
+    async def first_reply(self, via: str, command_id: str) -> None:
+        """Returns once the command's stream, read through `via`, carries its first reply."""
+        async with self.http.ws_connect(
+            f"{self.nodes[via].url}/ws/responses/{command_id}", params={"token": self.token}
+        ) as ws:
+            async for message in ws:
+                if message.json().get("event") == "response":
+                    return
+        raise AssertionError(f"command {command_id} ended without a reply")
+
     async def final_status(self, via: str, command_id: str) -> str:
         """The terminal status the command's stream, read through `via`, ends with."""
         last = ""

@@ -11,6 +11,7 @@ from web.cluster.node import ClusterNode
 from web.commands.outcomes import EventOutcomes
 from web.typedefs import (
     actors_key,
+    bus_key,
     cluster_key,
     command_service_key,
     config_key,
@@ -39,6 +40,7 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         drain_timeout_s=config.server.shutdown_timeout_s,
         metrics=app[metrics_key],
         sync_fleets=app[fleet_service_key].sync_recorded,
+        bus=app[bus_key],
     )
     outcomes = EventOutcomes(app[hub_key], app[store_key])
     app[command_service_key].route_through(node, outcomes)

@@ -30,7 +30,7 @@ from attrs import define, field
 
 from actors.system import ActorSystem
 from db.cluster import ClusterRedis, StreamEntry
-from db.events import BusUnavailable
+from db.events import BusUnavailable, EventBus
 from db.repositories import Store, StoreUnavailable
 from sovd.errors import SovdError
 from sovd.partitions import assign, partition_of
@@ -44,6 +44,8 @@ log = structlog.get_logger(__name__)
 INTERRUPTED = "interrupted: the node running this command left the cluster"
 READ_BATCH = 256
 READ_BLOCK_MS = 1000
+# Requests to stop a running command, for the node that runs it.
+HALT_CHANNEL = "cluster:halt"
 
 
 def default_node_id() -> str:
@@ -77,6 +79,7 @@ class ClusterNode:
         drain_timeout_s: float = 10.0,
         metrics: Metrics | None = None,
         sync_fleets: Callable[[], Awaitable[None]] | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         """`sync_fleets` takes up fleets other nodes spawned or removed; it runs at every
         tick, before the partitions' vehicles are counted."""
@@ -91,6 +94,8 @@ class ClusterNode:
         self._drain_timeout_s = drain_timeout_s
         self._metrics = metrics
         self._sync_fleets = sync_fleets
+        self._bus = bus
+        self._halts_task: asyncio.Task[None] | None = None
         self.owned: dict[int, Ownership] = {}
         self.desired: set[int] = set()
         self.live_nodes: list[str] = []
@@ -110,16 +115,19 @@ class ClusterNode:
         await self._redis.agree_on_partitions(self.partitions)
         await self._tick()
         self._loop_task = asyncio.create_task(self._keep_share(), name="cluster-node")
+        if self._bus is not None:
+            self._halts_task = asyncio.create_task(self._follow_halts(), name="cluster-halts")
         log.info("cluster_node_started", node_id=self.node_id, partitions=self.partitions)
 
     async def stop(self) -> None:
         """Hands every partition back: no more reading, this node's vehicles finish what
         they were given and their results are committed, then the leases go."""
         self._stopping = True
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        for task in (self._loop_task, self._halts_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for task in list(self._changes):
             task.cancel()
         await asyncio.gather(*(self._release(p) for p in list(self.owned)), return_exceptions=True)
@@ -141,6 +149,36 @@ class ClusterNode:
                 "submitted_at": command.submitted_at.isoformat(),
             },
         )
+
+    def runs(self, vehicle_id: UUID) -> bool:
+        """Whether this node runs the vehicle's commands now."""
+        ownership = self.owned.get(self.partition_of(vehicle_id))
+        return ownership is not None and not ownership.releasing
+
+    async def request_halt(self, vehicle_id: UUID, command_id: UUID) -> None:
+        """Asks the node running the vehicle's commands to stop one of them (BusUnavailable
+        when Redis is down)."""
+        assert self._bus is not None
+        message = {"vehicle_id": str(vehicle_id), "command_id": str(command_id)}
+        await self._bus.publish_many([(HALT_CHANNEL, message)])
+
+    async def _follow_halts(self) -> None:
+        assert self._bus is not None
+        while True:
+            try:
+                async with self._bus.subscribe(HALT_CHANNEL) as requests:
+                    async for _, message in requests:
+                        self._halt(UUID(message["vehicle_id"]), UUID(message["command_id"]))
+            except BusUnavailable as exc:
+                log.warning("halt_requests_unavailable", error=str(exc))
+                await asyncio.sleep(self.lease_ms / 3000)
+
+    def _halt(self, vehicle_id: UUID, command_id: UUID) -> None:
+        if self.partition_of(vehicle_id) not in self.owned:
+            return
+        with contextlib.suppress(SovdError):  # its fleet was removed meanwhile
+            outcome = self._actors.halt(vehicle_id, command_id)
+            log.info("halt_requested", command_id=str(command_id), outcome=outcome)
 
     @property
     def holds_its_share(self) -> bool:

@@ -5,20 +5,18 @@ execution is the command that ran the operation, read back from the store."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import structlog
 from aiohttp import web
 from attrs import frozen
 
 from actors.actor import HALT_REFUSED, HALTED_BEFORE_START, HaltRequest, VehicleActor
-from actors.system import ActorSystem
 from sovd.commands import CHECK_PROGRAMMING_DEPENDENCIES, SELF_TEST
 from sovd.entities import Component
-from sovd.errors import UnknownVehicle
 from sovd.records import Command, utc_now
 from sovd.uds import RESET_TYPES_BY_LABEL
 from web.auth.guards import require_role
@@ -37,9 +35,17 @@ from web.sovd_api.common import (
 from web.sovd_api.errors import SovdApiError, invalid_request, resource_not_found
 from web.sovd_api.locking import ensure_unlocked
 from web.sovd_api.schemas import BOOLEAN, GENERIC_ERROR, LINK, STRING, Schema, obj
-from web.typedefs import actors_key, starting_executions_key, store_key
+from web.typedefs import (
+    actors_key,
+    cluster_key,
+    starting_executions_key,
+    stopping_executions_key,
+    store_key,
+)
 
 # Executions listed: those submitted in this window, newest first, at most this many.
+log = structlog.get_logger(__name__)
+
 EXECUTIONS_KEPT = timedelta(minutes=10)
 EXECUTIONS_LISTED = 50
 MAX_TIMEOUT_S = 3600
@@ -346,7 +352,7 @@ async def start_execution(request: web.Request) -> web.Response:
     finally:
         starting.discard(key)
     if timeout is not None:
-        _stop_after(request.app[actors_key], vehicle.vehicle_id, UUID(execution_id), timeout)
+        _stop_after(request.app, vehicle.vehicle_id, operation.command_name, execution_id, timeout)
     location = _execution_uri(request, vehicle, component, operation, execution_id)
     return respond(
         request,
@@ -357,12 +363,38 @@ async def start_execution(request: web.Request) -> web.Response:
     )
 
 
-def _stop_after(actors: ActorSystem, vehicle_id: UUID, command_id: UUID, seconds: int) -> None:
+async def _halt(
+    app: web.Application, vehicle_id: UUID, command_name: str, command_id: UUID
+) -> HaltRequest:
+    """Stops a command where it runs: here, or in cluster mode on the node that owns the
+    vehicle's partition (then a stoppable command is reported as halting)."""
+    actors = app[actors_key]
+    node = app.get(cluster_key)
+    if node is None or node.runs(vehicle_id):
+        return actors.halt(vehicle_id, command_id)
+    if actors.registry.get(command_name).stop is None:
+        return "not_stoppable"
+    await node.request_halt(vehicle_id, command_id)
+    return "halting"
+
+
+def _stop_after(
+    app: web.Application, vehicle_id: UUID, command_name: str, command_id: str, seconds: int
+) -> None:
     """The execution's `timeout`: it is stopped when still running after that long."""
+    stopping: set[asyncio.Task[HaltRequest]] = app[stopping_executions_key]
 
     def stop() -> None:
-        with contextlib.suppress(UnknownVehicle):  # its fleet was removed meanwhile
-            actors.halt(vehicle_id, command_id)
+        task = asyncio.create_task(_halt(app, vehicle_id, command_name, UUID(command_id)))
+        stopping.add(task)
+        task.add_done_callback(_stopped)
+
+    def _stopped(task: asyncio.Task[HaltRequest]) -> None:
+        stopping.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # its fleet was removed meanwhile, or Redis is down: the command runs on until
+            # its deadline
+            log.warning("execution_timeout_not_applied", error=str(task.exception()))
 
     asyncio.get_running_loop().call_later(seconds, stop)
 
@@ -502,12 +534,11 @@ def _not_running(operation: Operation, why: str) -> SovdApiError:
     )
 
 
-def _stop(request: web.Request, command: Command) -> HaltRequest:
-    """Asks the vehicle's actor to stop the command; `unknown` when it runs nowhere here
-    (it has ended)."""
+async def _stop(request: web.Request, command: Command) -> HaltRequest:
+    """Asks the vehicle's actor to stop the command; `unknown` when it has ended."""
     if command.status not in UNFINISHED:
         return "unknown"
-    return request.app[actors_key].halt(command.vehicle_id, command.command_id)
+    return await _halt(request.app, command.vehicle_id, command.command_name, command.command_id)
 
 
 @require_role("engineer", "admin")
@@ -525,7 +556,7 @@ async def control_execution(request: web.Request) -> web.Response:
         raise invalid_request("capability", f"{capability!r} is not supported; allowed: stop")
     command = await _execution(request, vehicle, component, operation)
     await ensure_unlocked(request, vehicle, component)
-    halted = _stop(request, command)
+    halted = await _stop(request, command)
     if halted == "unknown":
         raise _not_running(operation, "has ended; there is nothing to stop")
     if halted == "not_stoppable":
@@ -544,7 +575,7 @@ async def delete_execution(request: web.Request) -> web.Response:
     operation = operation_of(request)
     command = await _execution(request, vehicle, component, operation)
     await ensure_unlocked(request, vehicle, component)
-    if _stop(request, command) == "not_stoppable":
+    if await _stop(request, command) == "not_stoppable":
         raise _not_running(operation, NOT_STOPPABLE)
     if not await request.app[store_key].commands.dismiss(command.command_id, utc_now()):
         raise resource_not_found(f"execution {command.command_id} of {operation.id}")
