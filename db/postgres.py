@@ -853,11 +853,10 @@ class PostgresStore:
 
     async def write_batch(self, batch: WriteBatch, fences: Fences | None = None) -> None:
         statement = batch_statement(batch)
-        if statement is None:
-            return
-        sql, args = statement
         if not fences:
-            await self._db.execute(sql, *args)
+            if statement is not None:
+                sql, args = statement
+                await self._db.execute(sql, *args)
             return
         async with self._db.connection() as conn, conn.transaction():
             # FOR SHARE: a new owner's claim waits until this batch is committed.
@@ -866,7 +865,9 @@ class PostgresStore:
             stale = [p for p, token in fences.items() if current.get(p) != token]
             if stale:
                 raise StaleFence(stale)
-            await conn.execute(sql, *args)
+            if statement is not None:
+                sql, args = statement
+                await conn.execute(sql, *args)
 
     async def claim_partition(self, partition: int, token: int) -> bool:
         claimed = await self._db.fetchval(CLAIM_PARTITION, partition, token)
