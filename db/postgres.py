@@ -114,7 +114,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 # length: at a few commands per batch, planning was a third of PostgreSQL's CPU
 # (`bench/writes.py --compare-plans`). The generic plans of the listing queries use the
 # same indexes as the custom ones.
-SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+#
+# A transaction is never left waiting on the app for long: a process paused inside one
+# (stopped, frozen VM) would otherwise keep its locks until it resumes. In cluster mode the
+# fenced batch holds its partitions' fence rows, and a new owner's claim would wait that long.
+SESSION_SETTINGS = {
+    "plan_cache_mode": "force_generic_plan",
+    "idle_in_transaction_session_timeout": "10s",
+}
 
 
 async def create_pool(
