@@ -23,8 +23,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 C = TypeVar("C")
 
-NODES = "sovd:cluster:nodes"
-PARTITION_COUNT = "sovd:cluster:partitions"
+# Every key starts with the prefix, so clusters (and tests) can share one Redis database.
+DEFAULT_PREFIX = "sovd"
 GROUP = "owners"
 # A stream keeps at most about this many entries (acknowledged ones are trimmed first).
 STREAM_MAX_LEN = 100_000
@@ -65,16 +65,24 @@ return 0
 """
 
 
-def lease_key(partition: int) -> str:
-    return f"sovd:{{p{partition}}}:lease"
+def nodes_key(prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}:cluster:nodes"
 
 
-def fence_key(partition: int) -> str:
-    return f"sovd:{{p{partition}}}:fence"
+def partition_count_key(prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}:cluster:partitions"
 
 
-def stream_key(partition: int) -> str:
-    return f"sovd:{{p{partition}}}:commands"
+def lease_key(partition: int, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}:{{p{partition}}}:lease"
+
+
+def fence_key(partition: int, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}:{{p{partition}}}:fence"
+
+
+def stream_key(partition: int, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}:{{p{partition}}}:commands"
 
 
 @frozen
@@ -124,19 +132,32 @@ def _translate_errors(cls: C) -> C:
 class ClusterRedis:
     """Every Redis call of cluster mode; connection failures come out as BusUnavailable."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
+        self.prefix = prefix
+        self._nodes = nodes_key(prefix)
+        self._partition_count = partition_count_key(prefix)
         self._acquire = client.register_script(ACQUIRE)
         self._renew = client.register_script(RENEW)
         self._release = client.register_script(RELEASE)
         self._raise_fence = client.register_script(RAISE_FENCE)
 
+    def _lease_key(self, partition: int) -> str:
+        return lease_key(partition, self.prefix)
+
+    def _fence_key(self, partition: int) -> str:
+        return fence_key(partition, self.prefix)
+
+    def _stream_key(self, partition: int) -> str:
+        return stream_key(partition, self.prefix)
+
     @classmethod
-    def from_url(cls, url: str) -> ClusterRedis:
+    def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> ClusterRedis:
         return cls(
             redis.Redis.from_url(
                 url, socket_connect_timeout=2, socket_timeout=10, max_connections=512
-            )
+            ),
+            prefix=prefix,
         )
 
     async def close(self) -> None:
@@ -145,54 +166,56 @@ class ClusterRedis:
     async def agree_on_partitions(self, partitions: int) -> None:
         """Records the partition count at the first start; PartitionCountMismatch when this
         node's differs from the recorded one."""
-        await self._client.set(PARTITION_COUNT, partitions, nx=True)
-        recorded = int(await self._client.get(PARTITION_COUNT) or partitions)
+        await self._client.set(self._partition_count, partitions, nx=True)
+        recorded = int(await self._client.get(self._partition_count) or partitions)
         if recorded != partitions:
             raise PartitionCountMismatch(recorded, partitions)
 
     async def heartbeat(self, node: str, now_ms: int, forget_before_ms: int) -> list[str]:
         """Records this node as alive and returns the nodes seen since `forget_before_ms`."""
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.zadd(NODES, {node: now_ms})
-            pipe.zremrangebyscore(NODES, "-inf", forget_before_ms)
-            pipe.zrange(NODES, 0, -1)
+            pipe.zadd(self._nodes, {node: now_ms})
+            pipe.zremrangebyscore(self._nodes, "-inf", forget_before_ms)
+            pipe.zrange(self._nodes, 0, -1)
             *_, members = await pipe.execute()
         return sorted(m.decode() for m in members)
 
     async def node_heartbeats(self) -> dict[str, int]:
-        rows: Any = await self._client.zrange(NODES, 0, -1, withscores=True)
+        rows: Any = await self._client.zrange(self._nodes, 0, -1, withscores=True)
         return {member.decode(): int(score) for member, score in rows}
 
     async def leave(self, node: str) -> None:
-        await self._client.zrem(NODES, node)
+        await self._client.zrem(self._nodes, node)
 
     async def acquire(self, partition: int, node: str, lease_ms: int) -> int | None:
         """A fencing token when this node holds the lease now, None when another does."""
         token = int(
             await self._acquire(
-                keys=[lease_key(partition), fence_key(partition)], args=[node, lease_ms]
+                keys=[self._lease_key(partition), self._fence_key(partition)], args=[node, lease_ms]
             )
         )
         return None if token < 0 else token
 
     async def renew(self, partition: int, node: str, token: int, lease_ms: int) -> bool:
-        renewed = await self._renew(keys=[lease_key(partition)], args=[f"{node}:{token}", lease_ms])
+        renewed = await self._renew(
+            keys=[self._lease_key(partition)], args=[f"{node}:{token}", lease_ms]
+        )
         return bool(renewed)
 
     async def release(self, partition: int, node: str, token: int) -> bool:
-        released = await self._release(keys=[lease_key(partition)], args=[f"{node}:{token}"])
+        released = await self._release(keys=[self._lease_key(partition)], args=[f"{node}:{token}"])
         return bool(released)
 
     async def raise_fence(self, partition: int, at_least: int) -> None:
         """Moves the partition's token counter past `at_least` (Redis lost it, the store did
         not), so the next lease gets a token the store accepts."""
-        await self._raise_fence(keys=[fence_key(partition)], args=[at_least])
+        await self._raise_fence(keys=[self._fence_key(partition)], args=[at_least])
 
     async def leases(self, partitions: int) -> list[Lease | None]:
         async with self._client.pipeline(transaction=False) as pipe:
             for partition in range(partitions):
-                pipe.get(lease_key(partition))
-                pipe.pttl(lease_key(partition))
+                pipe.get(self._lease_key(partition))
+                pipe.pttl(self._lease_key(partition))
             answers = await pipe.execute()
         leases: list[Lease | None] = []
         for partition in range(partitions):
@@ -206,7 +229,9 @@ class ClusterRedis:
 
     async def ensure_group(self, partition: int) -> None:
         try:
-            await self._client.xgroup_create(stream_key(partition), GROUP, id="0", mkstream=True)
+            await self._client.xgroup_create(
+                self._stream_key(partition), GROUP, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -214,7 +239,7 @@ class ClusterRedis:
     async def route(self, partition: int, command: Mapping[str, Any]) -> str:
         """Appends a command to its partition's stream; BusUnavailable when Redis is down."""
         entry_id = await self._client.xadd(
-            stream_key(partition),
+            self._stream_key(partition),
             {"c": orjson.dumps(command)},
             maxlen=STREAM_MAX_LEN,
             approximate=True,
@@ -226,7 +251,7 @@ class ClusterRedis:
     ) -> list[StreamEntry]:
         """New entries for this consumer, waiting up to `block_ms` for some."""
         answer: Any = await self._client.xreadgroup(
-            GROUP, consumer, {stream_key(partition): ">"}, count=count, block=block_ms
+            GROUP, consumer, {self._stream_key(partition): ">"}, count=count, block=block_ms
         )
         return _entries(partition, answer[0][1] if answer else [])
 
@@ -237,7 +262,12 @@ class ClusterRedis:
         cursor = "0-0"
         while True:
             answer = await self._client.xautoclaim(
-                stream_key(partition), GROUP, consumer, min_idle_time=0, start_id=cursor, count=500
+                self._stream_key(partition),
+                GROUP,
+                consumer,
+                min_idle_time=0,
+                start_id=cursor,
+                count=500,
             )
             cursor = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
             claimed.extend(_entries(partition, answer[1]))
@@ -246,13 +276,13 @@ class ClusterRedis:
 
     async def ack(self, partition: int, entry_ids: Sequence[str]) -> None:
         if entry_ids:
-            await self._client.xack(stream_key(partition), GROUP, *entry_ids)
+            await self._client.xack(self._stream_key(partition), GROUP, *entry_ids)
 
     async def lag(self, partitions: int) -> list[int]:
         """Entries per partition not yet delivered or not yet acknowledged."""
         async with self._client.pipeline(transaction=False) as pipe:
             for partition in range(partitions):
-                pipe.xinfo_groups(stream_key(partition))
+                pipe.xinfo_groups(self._stream_key(partition))
             answers = await pipe.execute(raise_on_error=False)
         lags = []
         for answer in answers:

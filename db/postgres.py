@@ -114,7 +114,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 # length: at a few commands per batch, planning was a third of PostgreSQL's CPU
 # (`bench/writes.py --compare-plans`). The generic plans of the listing queries use the
 # same indexes as the custom ones.
-SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+#
+# A transaction is never left waiting on the app for long: a process paused inside one
+# (stopped, frozen VM) would otherwise keep its locks until it resumes. In cluster mode the
+# fenced batch holds its partitions' fence rows, and a new owner's claim would wait that long.
+SESSION_SETTINGS = {
+    "plan_cache_mode": "force_generic_plan",
+    "idle_in_transaction_session_timeout": "10s",
+}
 
 
 async def create_pool(
@@ -853,11 +860,10 @@ class PostgresStore:
 
     async def write_batch(self, batch: WriteBatch, fences: Fences | None = None) -> None:
         statement = batch_statement(batch)
-        if statement is None:
-            return
-        sql, args = statement
         if not fences:
-            await self._db.execute(sql, *args)
+            if statement is not None:
+                sql, args = statement
+                await self._db.execute(sql, *args)
             return
         async with self._db.connection() as conn, conn.transaction():
             # FOR SHARE: a new owner's claim waits until this batch is committed.
@@ -866,7 +872,9 @@ class PostgresStore:
             stale = [p for p, token in fences.items() if current.get(p) != token]
             if stale:
                 raise StaleFence(stale)
-            await conn.execute(sql, *args)
+            if statement is not None:
+                sql, args = statement
+                await conn.execute(sql, *args)
 
     async def claim_partition(self, partition: int, token: int) -> bool:
         claimed = await self._db.fetchval(CLAIM_PARTITION, partition, token)

@@ -327,10 +327,14 @@ class BatchWriter:
         return [i for i in items if i not in refused]
 
     async def _commit_one_by_one(self, items: list[_Pending]) -> None:
-        """One bad row must not sink its neighbours: retry each submission on its own."""
+        """One bad row must not sink its neighbours: retry each submission on its own (under
+        its fence: a new owner may have claimed the partition since the batch was refused)."""
         for item in items:
+            fences = None if item.fence is None else dict([item.fence])
             try:
-                await self._store.write_batch(item.batch)
+                await self._store.write_batch(item.batch, fences)
+            except StaleFence:
+                self._refuse_stale([item], [item.fence] if item.fence else [])
             except Exception as exc:
                 log.error("write_failed", rows=len(item.batch), error=str(exc))
                 self._settle([item], exc)

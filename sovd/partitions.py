@@ -10,7 +10,9 @@ import hashlib
 from collections.abc import Sequence
 from uuid import UUID
 
-# The same as `partition_of`, for a `vehicle_id` column and the partition count as $1.
+# `partition_of` in SQL, for a `vehicle_id` column; `{count}` is the partition count (a
+# literal or a parameter such as "$1"). The last 8 hex digits are the low 32 bits, read as an
+# unsigned number: bit(32)::bigint, unlike ::int, never goes negative.
 PARTITION_SQL = "(('x' || right(replace(vehicle_id::text, '-', ''), 8))::bit(32)::bigint % {count})"
 
 
