@@ -60,12 +60,9 @@ def errors_of(cluster: Cluster, *names: str) -> list[object]:
 async def test_every_node_takes_any_vehicle_and_each_vehicle_keeps_its_order(
     cluster: Cluster,
 ) -> None:
-    await cluster.start("a")
-    await cluster.start("b")
-    await cluster.settled(["a", "b"])
-    owners = await cluster.owners("a")
+    await cluster.start_settled("a", "b")
     vehicles = await cluster.vehicles("a")
-    assert {owners[cluster.partition(v)] for v in vehicles} == {"a", "b"}
+    assert await cluster.owned_by("a") and await cluster.owned_by("b")
 
     # Each vehicle gets five commands in turn through both nodes, so most hop through a
     # partition stream to the other node.
@@ -88,12 +85,9 @@ async def test_a_killed_node_loses_no_accepted_command(cluster: Cluster) -> None
     are served again, every accepted command ends, only the commands it was running fail
     (as interrupted), none runs twice, each vehicle keeps its order, and WebSocket clients
     on the surviving nodes get every final result."""
-    for name in ("a", "b", "c"):
-        await cluster.start(name, SOVD_LOG_LEVEL="debug")
-    await cluster.settled(["a", "b", "c"])
-    owners = await cluster.owners("a")
+    await cluster.start_settled("a", "b", "c", SOVD_LOG_LEVEL="debug")
     vehicles = await cluster.vehicles("a")
-    on_c = [v for v in vehicles if owners[cluster.partition(v)] == "c"]
+    on_c = await cluster.owned_by("c")
     assert on_c, "node c owns no vehicle of the fleet"
 
     accepted: dict[str, UUID] = {}
@@ -165,11 +159,8 @@ async def test_a_killed_node_loses_no_accepted_command(cluster: Cluster) -> None
 async def test_a_cleared_dtc_stays_cleared_when_its_node_is_killed_and_restarted(
     cluster: Cluster,
 ) -> None:
-    await cluster.start("a")
-    await cluster.start("b")
-    await cluster.settled(["a", "b"])
-    owners = await cluster.owners("a")
-    on_b = [v for v in await cluster.vehicles("a") if owners[cluster.partition(v)] == "b"]
+    await cluster.start_settled("a", "b")
+    on_b = await cluster.owned_by("b")
     counts = {v: await cluster.dtc_count("a", v) for v in on_b}
     vehicle = next(v for v, count in counts.items() if count > 0)
 
@@ -228,8 +219,7 @@ async def test_a_paused_owner_cannot_write_after_losing_its_lease(cluster: Clust
     await cluster.start("a")
     await cluster.start("b", SOVD_LATENCY_MS=f"{2 * LEASE_MS},{2 * LEASE_MS}")
     await cluster.settled(["a", "b"])
-    owners = await cluster.owners("a")
-    vehicle = next(v for v in await cluster.vehicles("a") if owners[cluster.partition(v)] == "b")
+    vehicle = (await cluster.owned_by("b"))[0]
     b = cluster.nodes["b"]
     assert b.process is not None
 
@@ -245,7 +235,6 @@ async def test_a_paused_owner_cannot_write_after_losing_its_lease(cluster: Clust
     assert "interrupted" in interrupted["error_message"]
 
     refused = await b.wait_for_event("stale_owner_write_refused", timeout_s=4 * LEASE_MS / 1000)
-    assert owners[cluster.partition(vehicle)] == "b"
     assert refused["partitions"] == [cluster.partition(vehicle)]
     assert await cluster.command("a", command_id) == interrupted
     # b rejoins and the cluster settles on both nodes again.
@@ -274,11 +263,8 @@ async def test_an_sovd_execution_stops_through_a_node_that_does_not_run_it(
 ) -> None:
     """A self-test runs on node b, the vehicle's owner; stopping it through node a (by
     `capability: stop` or by the execution's `timeout`) reaches it on b."""
-    await cluster.start("a", SOVD_TIME_SCALE="1")
-    await cluster.start("b", SOVD_TIME_SCALE="1")
-    await cluster.settled(["a", "b"])
-    owners = await cluster.owners("a")
-    vehicle = next(v for v in await cluster.vehicles("a") if owners[cluster.partition(v)] == "b")
+    await cluster.start_settled("a", "b", SOVD_TIME_SCALE="1")
+    vehicle = (await cluster.owned_by("b"))[0]
     sovd = f"{cluster.nodes['a'].url}/vehicles/{vehicle}/sovd/v1"
     components = (await (await cluster.http.get(f"{sovd}/components")).json())["items"]
     operation = f"{sovd}/components/{components[0]['id']}/operations/self-test"

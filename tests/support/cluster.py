@@ -56,6 +56,18 @@ class Cluster:
             self.http.headers["Authorization"] = f"Bearer {self.token}"
         return node
 
+    async def start_settled(self, *names: str, **env: str) -> None:
+        """Starts these nodes and waits until they share the partitions."""
+        for name in names:
+            await self.start(name, **env)
+        await self.settled(names)
+
+    async def owned_by(self, node: str) -> list[UUID]:
+        """The fleet's vehicles whose partition `node` owns now."""
+        via = next(iter(self.nodes))
+        owners = await self.owners(via)
+        return [v for v in await self.vehicles(via) if owners[self.partition(v)] == node]
+
     async def close(self) -> None:
         for node in self.nodes.values():
             if node.process is not None and node.process.returncode is None:
