@@ -158,6 +158,7 @@ async def measure(args: argparse.Namespace, url: str, env: dict[str, str], pid: 
         subscribers.measuring = True
         received_before = subscribers.received
         before = cpu_seconds()
+        own_before = time.process_time()
         load_started = time.monotonic()
         out = await run(
             "loadtest", "--url", url, "--rate", str(args.rate), "--duration",
@@ -165,6 +166,7 @@ async def measure(args: argparse.Namespace, url: str, env: dict[str, str], pid: 
         )  # fmt: skip
         elapsed = time.monotonic() - load_started
         after = cpu_seconds()
+        own_cpu = time.process_time() - own_before
         delays = subscribers.delays
         delivered = subscribers.received - received_before
         completed = next((line for line in out.splitlines() if "completed commands/s" in line), "?")
@@ -175,7 +177,15 @@ async def measure(args: argparse.Namespace, url: str, env: dict[str, str], pid: 
             f"p99 {percentile(delays, 99):.1f} ms, max {percentile(delays, 100):.1f} ms"
         )
         server_cpu = used(before, after, of_process(pid))
+        every = used(before, after, lambda key: True)
         print(f"server CPU {server_cpu:.1f} s over {elapsed:.1f} s ({server_cpu / elapsed:.0%})")
+        # The subscribers' own process reads every event in Python on the same cores: when
+        # the machine is busy, their latencies include waiting for a core.
+        print(
+            f"subscribers' process CPU {own_cpu:.1f} s ({own_cpu / elapsed:.0%}); all processes "
+            f"{every:.1f} s of {elapsed * (os.cpu_count() or 1):.1f} s available "
+            f"({every / (elapsed * (os.cpu_count() or 1)):.0%})"
+        )
         print(f"subscribers still open at the end: {len(tasks) - subscribers.closed}")
         for task in tasks:
             task.cancel()
