@@ -385,8 +385,8 @@ class Sender:
         total = int(rate * duration_s)
         tick = 0
         while report.sent < total:
-            tick += 1
-            due = min(total, int(rate * tick / 1000))
+            # Request k is due at k / rate: at this tick, every k <= rate * elapsed.
+            due = min(total, int(rate * tick / 1000) + 1)
             while report.sent < due:
                 scheduled = begin + report.sent / rate
                 target = report.sent % len(self._targets)
@@ -399,6 +399,7 @@ class Sender:
                     scheduled,
                     functools.partial(result.answered, sent),
                 )
+            tick += 1
             delay = begin + tick / 1000 - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
