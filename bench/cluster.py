@@ -454,12 +454,13 @@ async def read_outcomes(dsn: str, result: ClusterRun) -> None:
 
 
 async def wait_stored_terminal(dsn: str, result: ClusterRun, timeout_s: float) -> None:
-    """Reads the outcomes until every accepted command is terminal in PostgreSQL, or until
+    """Reads the outcomes until every command PostgreSQL holds is terminal, or until
     `timeout_s` has passed (then what is unfinished stays counted)."""
     deadline = time.monotonic() + timeout_s
     while True:
         await read_outcomes(dsn, result)
-        if not result.never_finished or time.monotonic() > deadline:
+        unanswered = sum(n for s, n in result.stored_unanswered.items() if s not in TERMINAL)
+        if not (result.never_finished or unanswered) or time.monotonic() > deadline:
             return
         await asyncio.sleep(0.5)
 
@@ -524,12 +525,15 @@ def run_lines(result: ClusterRun, owners: dict[int, str], plan: Plan) -> list[st
     by_node = ", ".join(f"{name} {n}" for name, n in sorted(result.accepted_by.items()))
     never = result.never_finished
     lines = report.lines()[:-1]
+    missed = len(result.accepted) - never - report.terminal.total()
     lines += [
         f"accepted by node: {by_node}",
         f"accepted by one node and run by another: {hops} of {accepted} "
         f"({hops / max(1, accepted):.0%})",
         f"stored outcome of the accepted commands: {dict(result.stored)}, never finished {never}",
     ]
+    if missed:
+        lines.append(f"terminal events the fleet feed never delivered (stored terminal): {missed}")
     if result.feed_resyncs:
         lines.append(f"fleet feed resyncs (events dropped): {result.feed_resyncs}")
     if result.kill is not None:
@@ -540,8 +544,8 @@ def run_lines(result: ClusterRun, owners: dict[int, str], plan: Plan) -> list[st
             f"interrupted {result.interrupted}"
         )
         lines.append(
-            "stored commands whose POST got no 202 (the killed node's last requests): "
-            f"{dict(result.stored_unanswered) or 0}"
+            "stored commands whose POST got no 202 (the killed node's last requests), "
+            f"after waiting up to 10 s: {dict(result.stored_unanswered) or 0}"
         )
     lines.append(
         f"load generator CPU: {report.cpu_s:.2f} s "
