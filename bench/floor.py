@@ -137,12 +137,14 @@ async def load(url: str, rate: float, duration_s: float, connections: int) -> li
         if len(latencies) == total:
             all_answered.set()
 
-    begin, sent = time.perf_counter(), 0
-    for tick in range(1, int(duration_s * 1000) + 1):
-        due = min(total, int(rate * tick / 1000))
+    begin, sent, tick = time.perf_counter(), 0, 0
+    while sent < total:
+        # Request k is due at k / rate: at this tick, every k <= rate * elapsed.
+        due = min(total, int(rate * tick / 1000) + 1)
         while sent < due:
             pool.request(request, begin + sent / rate, answered)
             sent += 1
+        tick += 1
         delay = begin + tick / 1000 - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -218,7 +218,8 @@ class _LoadRun:
         begin = report.first_send = time.perf_counter()
         total = int(plan.rate * plan.duration_s)
         for tick in itertools.count():
-            due = min(total, int(plan.rate * tick * tick_s)) - report.sent
+            # Request k is due at k / rate: at this tick, every k <= rate * elapsed.
+            due = min(total, int(plan.rate * tick * tick_s) + 1) - report.sent
             for _ in range(max(0, due)):
                 scheduled = begin + report.sent / plan.rate
                 name, request = book.next(report.sent)

@@ -37,16 +37,16 @@ async def test_loadtest_sends_the_offered_load_and_sees_every_completion() -> No
     server = await start_server()
     try:
         code, out, err = await run_cli(
-            "loadtest", "--url", server.url, "--rate", "100", "--duration", "1", env=LOGIN
+            "loadtest", "--url", server.url, "--rate", "100", "--duration", "1.5", env=LOGIN
         )
     finally:
         await server.stop()
     assert code == 0, err
     assert (
-        "sent 100, accepted 100, rejected {}, client errors {}, unanswered when the run ended 0"
+        "sent 150, accepted 150, rejected {}, client errors {}, unanswered when the run ended 0"
         in out
     )
-    assert "terminal {'completed': 100}, never finished 0" in out
+    assert "terminal {'completed': 150}, never finished 0" in out
     assert "POST-to-completed ms: p50" in out
     assert re.search(r"^loadtest +\d+\.\ds  sent \d+ ", err, re.MULTILINE), "progress each second"
 
