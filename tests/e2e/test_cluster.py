@@ -5,13 +5,15 @@ lease (SPEC §7)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.conftest import fresh_database
@@ -284,3 +286,33 @@ async def test_an_sovd_execution_stops_through_a_node_that_does_not_run_it(
     ended = await (await cluster.http.get(f"{operation}/executions/{execution_id}")).json()
     assert (ended["capability"], ended["parameters"]) == ("stop", {"state": "stopped"})
     assert ended["progress"] < 100
+
+
+async def test_a_command_stored_but_never_routed_is_ended(cluster: Cluster) -> None:
+    """The state an accepting node leaves when it dies between storing a command and
+    appending it to its partition's stream: the owner ends it, failed with the reason,
+    once the stream has been read past it."""
+    await cluster.start_settled("a")
+    vehicle = (await cluster.vehicles("a"))[0]
+    command_id = uuid4()
+    database = await asyncpg.connect(cluster.env["DATABASE_URL"])
+    try:
+        await database.execute(
+            """INSERT INTO commands (command_id, user_id, vehicle_id, command_name,
+                                     command_params, status, submitted_at)
+               SELECT $1, user_id, $2, 'ReadDTC', $3::jsonb, 'pending', now()
+               FROM users WHERE username = 'admin'""",
+            command_id,
+            vehicle,
+            json.dumps({"ecuAddress": cluster.ecus[vehicle]}),
+        )
+    finally:
+        await database.close()
+    (command,) = await cluster.finished("a", [str(command_id)], timeout_s=6 * LEASE_MS / 1000)
+    assert command["status"] == "failed"
+    assert "stopped before passing it on" in command["error_message"]
+    stranded = await cluster.nodes["a"].wait_for_event("command_stranded")
+    assert stranded["command_id"] == str(command_id)
+    # The vehicle goes on with its next command.
+    (after,) = await cluster.finished("a", [await cluster.submit("a", vehicle)])
+    assert after["status"] == "completed"

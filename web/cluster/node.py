@@ -21,7 +21,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +42,13 @@ from web.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "interrupted: the node running this command left the cluster"
+STRANDED = (
+    "not run: the node that accepted this command stopped before passing it on; "
+    "commands sent to the vehicle after it may have run"
+)
+# Commands this node ran or settled lately, so a stream entry that comes again (or late)
+# is only acknowledged.
+SEEN_KEPT = 200_000
 READ_BATCH = 256
 READ_BLOCK_MS = 1000
 # Requests to stop a running command, for the node that runs it.
@@ -61,6 +68,9 @@ class Ownership:
     # Commands this node queued while taking the partition over: their stream entries,
     # when they come, are only acknowledged.
     recovered: set[str] = field(factory=set)
+    # When a read of the stream last came back short of a full batch: every entry appended
+    # before then had been delivered.
+    caught_up_at: datetime | None = None
 
     @property
     def fence(self) -> tuple[int, int]:
@@ -102,6 +112,7 @@ class ClusterNode:
         self._by_partition: dict[int, list[UUID]] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._changes: set[asyncio.Task[None]] = set()
+        self._seen: dict[str, None] = {}
         self._acks: defaultdict[int, list[str]] = defaultdict(list)
         self._ack_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -220,6 +231,7 @@ class ClusterNode:
             if token is not None:
                 ownership = self.owned[partition] = Ownership(partition, token, releasing=True)
                 self._change(self._take_over(ownership))
+        await self._settle_stranded()
         await self._report()
 
     async def _report(self) -> None:
@@ -326,6 +338,44 @@ class ClusterNode:
                 claimed_entries=len(claimed),
             )
 
+    async def _settle_stranded(self) -> None:
+        """Ends the commands stored but never routed: their accepting node stopped between
+        the commit and the stream append. Such a command is still pending long after its
+        partition's stream was read to the end (a lease later, so an append delayed by a
+        short pause still comes first); it fails rather than runs late, since commands sent
+        to its vehicle after it may have run."""
+        reading = {
+            p: own.caught_up_at
+            for p, own in self.owned.items()
+            if not own.releasing and own.caught_up_at is not None
+        }
+        if not reading:
+            return
+        grace = timedelta(milliseconds=self.lease_ms)
+        for command in await self._store.commands.list_unfinished():
+            partition = self.partition_of(command.vehicle_id)
+            caught_up_at = reading.get(partition)
+            text = str(command.command_id)
+            if (
+                caught_up_at is None
+                or command.status != "pending"
+                or command.submitted_at > caught_up_at - grace
+                or text in self._seen
+            ):
+                continue
+            ownership = self.owned.get(partition)
+            if ownership is None or ownership.releasing:
+                continue
+            self._remember(text)
+            log.warning("command_stranded", command_id=text, partition=partition)
+            self._pipeline.fail_unrun(command, STRANDED, utc_now(), fence=ownership.fence)
+
+    def _remember(self, command_id: str) -> None:
+        seen = self._seen
+        seen[command_id] = None
+        if len(seen) > SEEN_KEPT:
+            del seen[next(iter(seen))]
+
     # Running the partition's commands ----------------------------------------------------
 
     async def _consume(self, ownership: Ownership) -> None:
@@ -341,6 +391,8 @@ class ClusterNode:
                 log.warning("partition_read_failed", partition=partition, error=str(exc))
                 await asyncio.sleep(self.lease_ms / 5000)
                 continue
+            if len(entries) < READ_BATCH:
+                ownership.caught_up_at = utc_now()
             for entry in entries:
                 self._deliver(entry, ownership)
 
@@ -348,6 +400,9 @@ class ClusterNode:
         fields = entry.command
         if fields["command_id"] in ownership.recovered:
             ownership.recovered.discard(fields["command_id"])
+            self._ack_later(entry.partition, entry.entry_id)
+            return
+        if fields["command_id"] in self._seen:
             self._ack_later(entry.partition, entry.entry_id)
             return
         command = Command(
@@ -363,6 +418,7 @@ class ClusterNode:
 
     def _run(self, command: Command, ownership: Ownership, entry_id: str | None) -> None:
         partition = ownership.partition
+        self._remember(str(command.command_id))
 
         def stored() -> None:
             if entry_id is not None:
