@@ -3,7 +3,9 @@
 A command stream subscribes to live events first, then sends what is stored, then the live
 events the snapshot did not hold: no gap, no duplicate. It closes with 1000 after the
 terminal event. When the bus loses events (outage, resubscription) it re-reads storage; when
-storage cannot be read, the stream closes with 1013 and the client reconnects to catch up."""
+storage cannot be read, the stream closes with 1013 and the client reconnects to catch up.
+An event can also be lost without the hub noticing, so a stream that hears nothing for a
+while re-reads storage too."""
 
 from __future__ import annotations
 
@@ -43,6 +45,16 @@ RESYNC_MESSAGE = {"event": "resync", "reason": "events may have been missed"}
 TOO_SLOW = "client too slow: events were dropped; reconnect to catch up from storage"
 UNAVAILABLE = "the store or event bus is unavailable; reconnect later"
 FAILED = "internal error; reconnect"
+# A command stream that has heard nothing for this long re-reads storage. Events can be lost
+# without a resync marker: a cluster node can die between committing a command's terminal
+# status and publishing it, and Redis pub/sub drops what is published while a subscriber
+# reconnects; the store then holds a result its client would wait for forever. With the
+# re-read, that client gets it this long after the last event it heard; a stream quiet for
+# good reason (a command queued behind others, a long routine) costs two store reads per
+# period, and one whose events flow costs none.
+QUIET_RECHECK_S = 10.0
+# What `_next_or_quiet` answers when QUIET_RECHECK_S passed without a message.
+QUIET: dict[str, Any] = {"event": "__quiet__"}
 
 
 def _parse_id(request: web.Request, name: str, what: str) -> UUID:
@@ -119,6 +131,11 @@ class CommandStream:
         # The furthest status sent so far (pending < in_progress), so a status is never
         # repeated nor followed by an earlier one.
         self.status_rank = -1
+        self.sent = 0
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await send_json(self.ws, message)
+        self.sent += 1
 
     async def catch_up(self) -> bool:
         """Sends what storage holds beyond what was sent; True once the command is over.
@@ -129,8 +146,7 @@ class CommandStream:
         if command is None:  # deleted with its vehicle's fleet: nothing more will come
             return True
         if command.status not in TERMINAL_STATUSES and self._advances(command.status):
-            await send_json(
-                self.ws,
+            await self._send(
                 status_message(
                     command.command_id,
                     command.vehicle_id,
@@ -141,11 +157,10 @@ class CommandStream:
             )
         for response in await self.store.responses.list_for_command(self.command_id):
             if response.sequence_number > self.last_sequence:
-                await send_json(self.ws, response_message(response, command.vehicle_id))
+                await self._send(response_message(response, command.vehicle_id))
                 self.last_sequence = response.sequence_number
         if command.status in TERMINAL_STATUSES:
-            await send_json(
-                self.ws,
+            await self._send(
                 status_message(
                     command.command_id,
                     command.vehicle_id,
@@ -168,8 +183,29 @@ class CommandStream:
             message.get("status")
         ):
             return False
-        await send_json(self.ws, message)
+        await self._send(message)
         return message["event"] == "error" or message.get("status") in TERMINAL_STATUSES
+
+    async def recheck(self) -> bool:
+        """`catch_up` after a quiet period: sends what was stored but never announced. A store
+        that cannot be read now is no reason to end a stream that events may still reach (they
+        are published only after their rows are committed): the next quiet period retries."""
+        before = self.sent
+        try:
+            finished = await self.catch_up()
+        except StoreUnavailable as exc:
+            log.warning(
+                "command_stream_recheck_failed", command_id=str(self.command_id), error=str(exc)
+            )
+            return False
+        if self.sent > before:
+            log.info(
+                "command_stream_missed_events_sent",
+                command_id=str(self.command_id),
+                count=self.sent - before,
+                finished=finished,
+            )
+        return finished
 
     def _advances(self, status: object) -> bool:
         """True (and remembered) when `status` comes after every status sent so far."""
@@ -208,19 +244,35 @@ async def command_stream(request: web.Request) -> web.WebSocketResponse:
 async def _stream_command(
     stream: CommandStream, listener: Listener, reader: asyncio.Task[None]
 ) -> None:
-    if await stream.catch_up():
-        await _close(stream.ws, reader, WSCloseCode.OK, FINISHED)
-        return
-    while True:
-        message = await listener.next()
+    finished = await stream.catch_up()
+    while not finished:
+        message = await _next_or_quiet(listener)
         if message is None:
             if not reader.done():
                 await _close(stream.ws, reader, WSCloseCode.TRY_AGAIN_LATER, TOO_SLOW)
             return
-        finished = await stream.catch_up() if message is RESYNC else await stream.forward(message)
-        if finished:
-            await _close(stream.ws, reader, WSCloseCode.OK, FINISHED)
-            return
+        if message is QUIET:
+            finished = await stream.recheck()
+        elif message is RESYNC:
+            finished = await stream.catch_up()
+        else:
+            finished = await stream.forward(message)
+    await _close(stream.ws, reader, WSCloseCode.OK, FINISHED)
+
+
+async def _next_or_quiet(listener: Listener) -> dict[str, Any] | None:
+    """The listener's next message, or QUIET once QUIET_RECHECK_S passed without one.
+
+    Only a wait is timed: a queued message is taken without arming a timer. A timeout only
+    interrupts the wait; the message that arrives meanwhile stays queued for the next call.
+    (`asyncio.timeout`, not `wait_for`, which on Python 3.11 can swallow a cancellation.)"""
+    if listener.pending:
+        return await listener.next()
+    try:
+        async with asyncio.timeout(QUIET_RECHECK_S):
+            return await listener.next()
+    except TimeoutError:
+        return QUIET
 
 
 def _status_filter(request: web.Request) -> frozenset[str] | None:
