@@ -66,7 +66,8 @@ class RedisBus:
                 self._drop_publisher()
             try:
                 if self._publisher is None:
-                    reader, writer = await asyncio.wait_for(_connect(self._url), CONNECT_TIMEOUT_S)
+                    async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                        reader, writer = await _connect(self._url)
                     self._publish_parser = hiredis.Reader()
                     await _authenticate(reader, writer, self._url, self._publish_parser)
                     self._publisher = reader, writer
@@ -101,7 +102,8 @@ class RedisBus:
         one read takes every message that has arrived, and a lost connection or a
         cancellation surfaces at once instead of inside redis-py's retries."""
         try:
-            reader, writer = await asyncio.wait_for(_connect(self._url), CONNECT_TIMEOUT_S)
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                reader, writer = await _connect(self._url)
         except (OSError, TimeoutError) as exc:
             raise BusUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
         try:
@@ -155,7 +157,8 @@ async def _connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
 
 async def _reply(reader: asyncio.StreamReader, parser: hiredis.Reader) -> Any:
     while (item := parser.gets()) is False:
-        data = await asyncio.wait_for(reader.read(READ_SIZE), CONNECT_TIMEOUT_S)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            data = await reader.read(READ_SIZE)
         if not data:
             raise ConnectionResetError("Redis closed the connection")
         parser.feed(data)
@@ -199,12 +202,17 @@ async def _messages(
 ) -> AsyncIterator[Event]:
     """Published messages until the connection fails; a quiet link is probed with PING.
     Messages ending in `own_suffix` (this process published them) are skipped unparsed;
-    another process's origin tag is dropped."""
+    another process's origin tag is dropped.
+
+    Reads are bounded with asyncio.timeout, not wait_for: on Python 3.11, wait_for returns
+    the data of a read that completes as the task is cancelled and drops the cancellation,
+    so a busy subscription could not be stopped."""
     parser = hiredis.Reader()
     probing = False
     while True:
         try:
-            data = await asyncio.wait_for(reader.read(READ_SIZE), HEALTH_INTERVAL_S)
+            async with asyncio.timeout(HEALTH_INTERVAL_S):
+                data = await reader.read(READ_SIZE)
         except TimeoutError:
             if probing:
                 raise BusUnavailable("Redis did not answer a PING") from None

@@ -118,6 +118,11 @@ class EventHub:
         if not done:
             log.error("event_hub_stop_timed_out", timeout_s=timeout_s)
 
+    @property
+    def running(self) -> bool:
+        """The subscription task is alive (started and not yet ended)."""
+        return self._task is not None and not self._task.done()
+
     def listen(self, channel: str) -> Listener:
         """Events of one channel, e.g. `response:{command_id}`."""
         return self._register(self._by_channel, channel, self._client_queue_size)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -69,6 +72,43 @@ async def test_the_first_publish_after_a_redis_restart_is_delivered(redis_url: s
         await bus.close()
         await listener.close()
         await proxy.stop()
+
+
+async def lost_cancellations(operation: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    """Runs `operation` 200 times and cancels each run after 0 to 11 turns of the event loop,
+    so that some cancellations land as a read from Redis completes; counts the runs that
+    took their cancellation yet finished normally."""
+    took = lost = 0
+    for attempt in range(200):
+        run = asyncio.create_task(operation())
+        for _ in range(attempt % 12):
+            await asyncio.sleep(0)  # picks the moment of the cancellation
+        if run.cancel():
+            took += 1
+            try:
+                await run
+                lost += 1
+            except asyncio.CancelledError:
+                pass
+    assert took > 0
+    return lost
+
+
+@pytest.mark.integration
+async def test_a_cancelled_publish_ends_cancelled(redis_bus: RedisBus) -> None:
+    batch = [(f"cancel-{uuid.uuid4().hex}", {"n": 1})] * 200
+    assert await lost_cancellations(lambda: redis_bus.publish_many(batch)) == 0
+
+
+@pytest.mark.integration
+async def test_a_subscription_cancelled_while_it_is_made_ends_cancelled(
+    redis_bus: RedisBus,
+) -> None:
+    async def subscribe() -> None:
+        async with redis_bus.subscribe(f"cancel-{uuid.uuid4().hex}:*"):
+            pass
+
+    assert await lost_cancellations(subscribe) == 0
 
 
 def test_commands_are_encoded_as_resp_arrays() -> None:

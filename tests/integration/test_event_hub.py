@@ -103,3 +103,35 @@ async def test_hub_resubscribes_after_redis_outage_and_asks_for_resync(redis_url
         await direct.close()
         if proxy._server is not None:
             await proxy.cut()
+
+
+@pytest.mark.integration
+async def test_every_stop_ends_the_hub_while_events_keep_arriving(redis_bus: RedisBus) -> None:
+    """A stop's cancellation that lands while a read of the subscription completes must
+    still end the hub task. Under a flood every read completes at once, and a stop right
+    after the hub handed out an event meets such a read; the cycle repeats for good measure.
+    The channels are this test's own: Redis pub/sub ignores the database number."""
+    channel = f"flood-{uuid.uuid4().hex}"
+    batch = [(f"{channel}:x", {"event": "status"})] * 50
+    flooding = True
+    hubs: list[EventHub] = []
+
+    async def flood() -> None:
+        while flooding:
+            await redis_bus.publish_many(batch)
+
+    flooder = asyncio.create_task(flood())
+    try:
+        for cycle in range(40):
+            hub = EventHub(redis_bus, patterns=(f"{channel}:*",))
+            hubs.append(hub)
+            reading = hub.listen(f"{channel}:x")
+            hub.start()
+            await asyncio.wait_for(reading.next(), 5)  # the hub is reading the flood
+            await hub.stop(timeout_s=1.0)
+            assert not hub.running, f"stop {cycle + 1} left the hub running"
+    finally:
+        flooding = False
+        await flooder
+        for hub in hubs:
+            await hub.stop()  # a quiet subscription ends on cancellation, fixed or not

@@ -48,8 +48,11 @@ class EventOutcomes:
         try:
             while not outcome.done():
                 message = None
+                # Not wait_for: on Python 3.11 it can return an event that arrives with
+                # stop()'s cancellation and drop the cancellation.
                 with contextlib.suppress(TimeoutError):
-                    message = await asyncio.wait_for(listener.next(), self._poll_s)
+                    async with asyncio.timeout(self._poll_s):
+                        message = await listener.next()
                 if message is not None and message is not RESYNC and not _ends(message):
                     continue
                 ended = await self._stored(command_id)
