@@ -112,7 +112,8 @@ class BatchWriter:
         self._wakeup.set()
         try:
             if self._task is not None:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await asyncio.shield(self._task)
         except TimeoutError:
             for task in (self._task, self._publishing):
                 if task is not None:

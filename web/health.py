@@ -20,7 +20,8 @@ async def live(request: web.Request) -> web.Response:
 
 async def _check(probe: Callable[[], Awaitable[None]]) -> str:
     try:
-        await asyncio.wait_for(probe(), READINESS_TIMEOUT_S)
+        async with asyncio.timeout(READINESS_TIMEOUT_S):
+            await probe()
     except TimeoutError:
         return "timeout"
     except Exception as exc:
