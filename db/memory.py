@@ -285,6 +285,12 @@ class MemoryCommands:
         ]
         return sorted(unfinished, key=lambda c: c.submitted_at)
 
+    async def list_pending_before(self, before: datetime) -> builtins.list[Command]:
+        pending = [
+            c for c in self._by_id.values() if c.status == "pending" and c.submitted_at < before
+        ]
+        return sorted(pending, key=lambda c: c.submitted_at)
+
     async def list_matching(
         self,
         vehicle_id: UUID,

@@ -578,6 +578,10 @@ SELECT {COMMAND_COLUMNS} FROM commands WHERE status IN ('pending', 'in_progress'
 AND {PARTITION_SQL.format(count="$1")} = $2
 ORDER BY submitted_at
 """
+LIST_PENDING_BEFORE = f"""
+SELECT {COMMAND_COLUMNS} FROM commands WHERE status = 'pending' AND submitted_at < $1
+ORDER BY submitted_at
+"""
 LIST_MATCHING = f"""
 SELECT {COMMAND_COLUMNS} FROM commands
 WHERE vehicle_id = $1 AND command_name = $2 AND command_params @> $3 AND submitted_at >= $4
@@ -636,6 +640,10 @@ class PgCommands:
         if partition is None:
             return [Command(**dict(r)) for r in await self._db.fetch(LIST_UNFINISHED)]
         rows = await self._db.fetch(LIST_UNFINISHED_OF_PARTITION, partitions, partition)
+        return [Command(**dict(r)) for r in rows]
+
+    async def list_pending_before(self, before: datetime) -> list[Command]:
+        rows = await self._db.fetch(LIST_PENDING_BEFORE, before)
         return [Command(**dict(r)) for r in rows]
 
     async def list_matching(

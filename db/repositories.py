@@ -215,6 +215,10 @@ class CommandRepository(Protocol):
         vehicles (out of `partitions`, see sovd.partitions) when `partition` is given."""
         ...
 
+    async def list_pending_before(self, before: datetime) -> builtins.list[Command]:
+        """Commands still `pending` that were submitted before `before`, oldest first."""
+        ...
+
     async def list_matching(
         self,
         vehicle_id: UUID,

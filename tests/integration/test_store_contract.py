@@ -321,6 +321,20 @@ async def test_unfinished_commands_oldest_first(store: Store) -> None:
     assert [c.command_id for c in unfinished] == [running.command_id, pending.command_id]
 
 
+async def test_pending_commands_submitted_before_a_moment_oldest_first(store: Store) -> None:
+    alice, car = a_user(), a_vehicle(VINS[0])
+    await store.users.add(alice)
+    await store.vehicles.upsert_many([car])
+    older, old, recent = (a_command(alice, car, m) for m in (1, 2, 5))
+    running = a_command(alice, car, 0, status="in_progress")
+    done = a_command(alice, car, 0, status="failed", completed_at=NOW)
+    for command in (recent, old, running, done, older):
+        await store.commands.add(command)
+    found = await store.commands.list_pending_before(NOW + timedelta(minutes=3))
+    assert [c.command_id for c in found] == [older.command_id, old.command_id]
+    assert await store.commands.list_pending_before(NOW) == []
+
+
 async def test_commands_matching_name_and_params_newest_first_without_dismissed(
     store: Store,
 ) -> None:

@@ -352,13 +352,13 @@ class ClusterNode:
         if not reading:
             return
         grace = timedelta(milliseconds=self.lease_ms)
-        for command in await self._store.commands.list_unfinished():
+        latest = max(reading.values()) - grace
+        for command in await self._store.commands.list_pending_before(latest):
             partition = self.partition_of(command.vehicle_id)
             caught_up_at = reading.get(partition)
             text = str(command.command_id)
             if (
                 caught_up_at is None
-                or command.status != "pending"
                 or command.submitted_at > caught_up_at - grace
                 or text in self._seen
             ):
