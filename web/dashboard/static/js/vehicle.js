@@ -308,6 +308,8 @@ export class VehicleView {
     const name = byId("command-type").value;
     const submit = byId("command-submit");
     submit.disabled = true;
+    // The previous command's reply goes at once, so it is never taken for this one's.
+    byId("command-reply").replaceChildren();
     let command;
     try {
       command = await this.session.json("/api/v1/commands", {
