@@ -196,6 +196,8 @@ async def test_admins_spawn_and_delete_fleets_from_toml(
     await sign_in(page, server.url, "admin", ADMIN_PASSWORD)
     await page.locator("#nav a[href='#/admin']").click()
     await page.locator("#admin-fleet-table tbody tr", has_text="demo-golf").wait_for()
+    await page.locator("#cluster-summary", has_text="Cluster mode is off").wait_for()
+    assert await page.locator("#cluster-detail").is_hidden()
 
     await page.locator("#fleet-toml").fill(
         '[[fleets]]\nname = "broken"\ncount = -1\nprofile = "vw-golf"\n'

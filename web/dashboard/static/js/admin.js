@@ -1,8 +1,10 @@
-// Admins: fleets (spawn from TOML, delete), the current user, the audit log.
+// Admins: fleets (spawn from TOML, delete), the current user, the cluster, the audit log.
 
 import { byId, count, debounce, fill, h, time, toast } from "./dom.js";
 
 const AUDIT_PAGE = 25;
+// How often the cluster view is read again while the admin page is shown.
+const CLUSTER_REFRESH_MS = 2000;
 const EXAMPLE = `# A fleet config, as a file for \`sovd-sim serve --fleet\` would hold it.
 [[fleets]]
 name = "demo-extra"
@@ -17,6 +19,7 @@ export class AdminView {
     this.auditOffset = 0;
     this.auditTotal = 0;
     this.arming = null;
+    this.clusterTimer = null;
     byId("fleet-toml").value = EXAMPLE;
     byId("fleet-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -49,9 +52,63 @@ export class AdminView {
     );
     this.loadFleets();
     this.loadAudit();
+    this.loadCluster();
   }
 
-  hide() {}
+  hide() {
+    clearTimeout(this.clusterTimer);
+    this.clusterTimer = null;
+  }
+
+  // Nodes and partition owners, read again every CLUSTER_REFRESH_MS while the page shows.
+  async loadCluster() {
+    clearTimeout(this.clusterTimer);
+    if (byId("admin-view").hidden) return;
+    let cluster;
+    try {
+      cluster = await this.session.json("/api/v1/cluster");
+    } catch (error) {
+      byId("cluster-summary").textContent = `Could not read the cluster: ${error.message}`;
+      this.clusterTimer = setTimeout(() => this.loadCluster(), CLUSTER_REFRESH_MS);
+      return;
+    }
+    const detail = byId("cluster-detail");
+    if (!cluster.enabled) {
+      byId("cluster-summary").textContent = "Cluster mode is off: this process runs every vehicle.";
+      detail.hidden = true;
+      return;
+    }
+    const live = cluster.nodes.filter((node) => node.live).length;
+    const owned = cluster.partition_owners.filter((partition) => partition.owner).length;
+    byId("cluster-summary").textContent =
+      `${live} of ${cluster.nodes.length} nodes live; ${owned} of ${cluster.partitions} partitions owned; ` +
+      `this page is served by ${cluster.node_id}${cluster.holds_its_share ? ", which holds its share" : ", which is still taking its share"}.`;
+    detail.hidden = false;
+    const nodes = cluster.nodes.map((node) =>
+      h(
+        "tr",
+        { dataset: { node: node.node_id } },
+        h("th", { scope: "row", class: "mono", text: node.node_id }),
+        h("td", { class: "num", text: `${count(node.heartbeat_age_ms)} ms` }),
+        h("td", { text: node.live ? "yes" : "no" }),
+        h("td", { class: "num", text: count(node.partitions.length) }),
+      ),
+    );
+    fill(document.querySelector("#cluster-node-table tbody"), nodes, "No nodes", 4);
+    const partitions = cluster.partition_owners.map((partition) =>
+      h(
+        "tr",
+        { dataset: { partition: partition.partition } },
+        h("th", { scope: "row", class: "num", text: partition.partition }),
+        h("td", { class: "mono", text: partition.owner || "none" }),
+        h("td", { class: "num", text: partition.fencing_token ?? "–" }),
+        h("td", { class: "num", text: partition.lease_expires_in_ms === null ? "–" : `${count(partition.lease_expires_in_ms)} ms` }),
+        h("td", { class: "num", text: count(partition.lag) }),
+      ),
+    );
+    fill(document.querySelector("#cluster-partition-table tbody"), partitions, "No partitions", 5);
+    this.clusterTimer = setTimeout(() => this.loadCluster(), CLUSTER_REFRESH_MS);
+  }
 
   async loadFleets() {
     let fleets;
