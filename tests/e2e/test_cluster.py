@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from yarl import URL
 
+from bench.chaos import RedisServer
 from tests.conftest import fresh_database
 from tests.support.cluster import Cluster, forget_cluster
 from tests.support.server import free_port, run_cli
@@ -321,3 +322,51 @@ async def test_a_command_stored_but_never_routed_is_ended(cluster: Cluster) -> N
     # The vehicle goes on with its next command.
     (after,) = await cluster.finished("a", [await cluster.submit("a", vehicle)])
     assert after["status"] == "completed"
+
+
+async def test_a_redis_restart_under_load_loses_no_accepted_command(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    """Redis (a private one, nothing saved) restarts while two nodes take commands: leases,
+    fencing counters and streams are gone. The nodes take their partitions again from what
+    PostgreSQL holds; every accepted command ends, and the cluster takes commands again."""
+    redis = RedisServer(tmp_path)
+    await redis.start()
+    try:
+        cluster.env["REDIS_URL"] = redis.url
+        await cluster.start_settled("a", "b")
+        vehicles = await cluster.vehicles("a")
+        accepted: list[str] = []
+        refused = 0
+
+        async def load(rounds: int) -> None:
+            nonlocal refused
+            for index in range(rounds):
+                vehicle = vehicles[index % len(vehicles)]
+                try:
+                    accepted.append(await cluster.submit("ab"[index % 2], vehicle))
+                except AssertionError:  # 503 while Redis is down
+                    refused += 1
+                await asyncio.sleep(0.01)
+
+        loading = asyncio.create_task(load(300))
+        await asyncio.sleep(0.5)  # mid-run, by the load's own clock
+        await redis.restart()
+        await loading
+        await cluster.settled(["a", "b"], timeout_s=20)
+        after = [await cluster.submit("a", v) for v in vehicles[:10]]
+
+        done = await cluster.finished("b", [*accepted, *after], timeout_s=90)
+        assert {c["status"] for c in done} <= {"completed", "failed"}
+        failed = [c for c in done if c["status"] == "failed"]
+        assert all("interrupted" in c["error_message"] for c in failed), failed
+        assert [c["status"] for c in done[len(accepted) :]] == ["completed"] * len(after)
+        events = [e["event"] for node in cluster.nodes.values() for e in node.events]
+        print(f"{len(accepted)} accepted, {refused} refused, {len(failed)} interrupted")
+        # The restart took the leases with it: the nodes lost their partitions and took them
+        # again from PostgreSQL's record.
+        assert events.count("partition_lost") >= PARTITIONS
+        assert events.count("partition_recovered") >= 1
+    finally:
+        await cluster.close()
+        await redis.stop()

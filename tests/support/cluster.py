@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -92,9 +94,7 @@ class Cluster:
         deadline = started + timeout_s
         while True:
             owners = await self.owners(wanted[0])
-            ready = [
-                (await self.get(name, "/readyz"))["cluster"]["holds_its_share"] for name in wanted
-            ]
+            ready = [await self.holds_its_share(name) for name in wanted]
             if (
                 all(ready)
                 and len(owners) == self.partitions
@@ -105,6 +105,12 @@ class Cluster:
                 raise AssertionError(f"not settled on {wanted}: {owners}, ready {ready}")
             # The state lives in other processes; look again after a tenth of a lease.
             await asyncio.sleep(self.lease_ms / 10_000)
+
+    async def holds_its_share(self, node: str) -> bool:
+        """Whether the node is ready (store and bus answer) and holds its share."""
+        response = await self.http.get(self.nodes[node].url + "/readyz")
+        answer = await response.json()
+        return response.status == 200 and bool(answer["cluster"]["holds_its_share"])
 
     async def vehicles(self, via: str) -> list[UUID]:
         """The fleet's vehicles; each one's first ECU is where its commands go."""
@@ -195,5 +201,18 @@ class Cluster:
                 async for _ in ws:
                     pass
 
-        await asyncio.wait_for(asyncio.gather(*(follow(c) for c in ids)), timeout_s)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(follow(c) for c in ids)), timeout_s)
+        except TimeoutError:
+            commands = [await self.command(via, c) for c in ids]
+            stuck = [(c["command_id"], c["status"]) for c in commands if not c["completed_at"]]
+            self.keep_logs()
+            raise AssertionError(f"not finished after {timeout_s} s: {stuck}") from None
         return [await self.command(via, c) for c in ids]
+
+    def keep_logs(self) -> None:
+        """Writes every node's output to $SOVD_TEST_LOGS/<node>.log when that is set."""
+        folder = os.environ.get("SOVD_TEST_LOGS")
+        if folder:
+            for name, node in self.nodes.items():
+                Path(folder, f"{name}.log").write_text("\n".join(node.lines), encoding="utf-8")
