@@ -10,7 +10,11 @@ token that is no longer the partition's (a paused owner cannot write after losin
 Partitions are spread evenly over the live nodes (`sovd.partitions.assign`). A node giving
 one up stops reading it, lets its vehicles finish what they were given, then releases the
 lease; a node taking one over first settles what PostgreSQL holds of the partition (running
-commands of a dead owner fail as interrupted, pending ones run), then reads the stream."""
+commands of a dead owner fail as interrupted, pending ones run), then reads the stream.
+
+An owner also ends the commands that were stored but never appended to its streams (their
+accepting node died in between), and stops a running command when another node passes on a
+client's request to stop it (`HALT_CHANNEL`)."""
 
 from __future__ import annotations
 
