@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -142,38 +142,37 @@ class Cluster:
         found: dict[str, Any] = await self.get(via, f"/api/v1/commands/{command_id}")
         return found
 
-    async def status_reached(self, via: str, command_id: str, status: str) -> None:
-        """Returns once the command's stream, read through `via`, says it reached `status`
-        (the status is then committed: events follow the commit)."""
+    async def stream(self, via: str, command_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The events of the command's stream (`/ws/responses/{id}`) read through `via`,
+        until the server closes it (it does once the command has ended)."""
         async with self.http.ws_connect(
             f"{self.nodes[via].url}/ws/responses/{command_id}", params={"token": self.token}
         ) as ws:
             async for message in ws:
-                event = message.json()
-                if event.get("event") == "status" and event.get("status") == status:
-                    return
+                event: dict[str, Any] = message.json()
+                yield event
+
+    async def status_reached(self, via: str, command_id: str, status: str) -> None:
+        """Returns once the command's stream, read through `via`, says it reached `status`
+        (the status is then committed: events follow the commit)."""
+        async for event in self.stream(via, command_id):
+            if event.get("event") == "status" and event.get("status") == status:
+                return
         raise AssertionError(f"command {command_id} never reached {status}")
 
     async def first_reply(self, via: str, command_id: str) -> None:
         """Returns once the command's stream, read through `via`, carries its first reply."""
-        async with self.http.ws_connect(
-            f"{self.nodes[via].url}/ws/responses/{command_id}", params={"token": self.token}
-        ) as ws:
-            async for message in ws:
-                if message.json().get("event") == "response":
-                    return
+        async for event in self.stream(via, command_id):
+            if event.get("event") == "response":
+                return
         raise AssertionError(f"command {command_id} ended without a reply")
 
     async def final_status(self, via: str, command_id: str) -> str:
         """The terminal status the command's stream, read through `via`, ends with."""
         last = ""
-        async with self.http.ws_connect(
-            f"{self.nodes[via].url}/ws/responses/{command_id}", params={"token": self.token}
-        ) as ws:
-            async for message in ws:
-                event = message.json()
-                if event.get("event") == "status":
-                    last = event["status"]
+        async for event in self.stream(via, command_id):
+            if event.get("event") == "status":
+                last = event["status"]
         return last
 
     async def dtc_count(self, via: str, vehicle: UUID) -> int:
@@ -191,15 +190,10 @@ class Cluster:
         """The commands once every one is terminal, read through one node. A command's
         end is an event in another process; its stream (`/ws/responses/{id}`) closes then."""
         ids = list(command_ids)
-        token = self.token
-        base = self.nodes[via].url
 
         async def follow(command_id: str) -> None:
-            async with self.http.ws_connect(
-                f"{base}/ws/responses/{command_id}", params={"token": token}
-            ) as ws:
-                async for _ in ws:
-                    pass
+            async for _ in self.stream(via, command_id):
+                pass
 
         try:
             await asyncio.wait_for(asyncio.gather(*(follow(c) for c in ids)), timeout_s)

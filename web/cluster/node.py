@@ -100,7 +100,6 @@ class ClusterNode:
         self.node_id = config.node_id or default_node_id()
         self.partitions = config.partitions
         self.lease_ms = config.lease_ms
-        self._redis = redis
         self.redis = redis
         self._store = store
         self._actors = actors
@@ -127,7 +126,7 @@ class ClusterNode:
     async def start(self) -> None:
         """Agrees on the partition count (PartitionCountMismatch otherwise), announces this
         node and starts taking its share."""
-        await self._redis.agree_on_partitions(self.partitions)
+        await self.redis.agree_on_partitions(self.partitions)
         await self._tick()
         self._loop_task = asyncio.create_task(self._keep_share(), name="cluster-node")
         if self._bus is not None:
@@ -147,13 +146,13 @@ class ClusterNode:
             task.cancel()
         await asyncio.gather(*(self._release(p) for p in list(self.owned)), return_exceptions=True)
         with contextlib.suppress(BusUnavailable):
-            await self._redis.leave(self.node_id)
+            await self.redis.leave(self.node_id)
         log.info("cluster_node_stopped", node_id=self.node_id)
 
     async def route(self, command: Command) -> None:
         """Sends a stored command to its partition's owner (BusUnavailable when Redis is
         down: the caller ends the command, which then never runs)."""
-        await self._redis.route(
+        await self.redis.route(
             self.partition_of(command.vehicle_id),
             {
                 "command_id": str(command.command_id),
@@ -216,13 +215,13 @@ class ClusterNode:
         if self._sync_fleets is not None:
             await self._sync_fleets()
         now_ms = int(time.time() * 1000)
-        self.live_nodes = await self._redis.heartbeat(
+        self.live_nodes = await self.redis.heartbeat(
             self.node_id, now_ms, forget_before_ms=now_ms - self.lease_ms
         )
         owners = assign(self.partitions, self.live_nodes)
         self.desired = {p for p, node in owners.items() if node == self.node_id}
         for partition, ownership in list(self.owned.items()):
-            renewed = await self._redis.renew(
+            renewed = await self.redis.renew(
                 partition, self.node_id, ownership.token, self.lease_ms
             )
             if not renewed:
@@ -231,7 +230,7 @@ class ClusterNode:
                 ownership.releasing = True
                 self._change(self._release(partition))
         for partition in sorted(self.desired - self.owned.keys()):
-            token = await self._redis.acquire(partition, self.node_id, self.lease_ms)
+            token = await self.redis.acquire(partition, self.node_id, self.lease_ms)
             if token is not None:
                 ownership = self.owned[partition] = Ownership(partition, token, releasing=True)
                 self._change(self._take_over(ownership))
@@ -244,7 +243,7 @@ class ClusterNode:
             return
         metrics.cluster_nodes_live.set(len(self.live_nodes))
         metrics.cluster_partitions_owned.set(len(self.owned))
-        lags = await self._redis.lag(self.partitions)
+        lags = await self.redis.lag(self.partitions)
         for partition, lag in enumerate(lags):
             if partition in self.owned:
                 metrics.cluster_stream_lag.labels(str(partition)).set(lag)
@@ -283,7 +282,7 @@ class ClusterNode:
         if self.owned.get(partition) is ownership:
             del self.owned[partition]
             with contextlib.suppress(BusUnavailable):
-                await self._redis.release(partition, self.node_id, ownership.token)
+                await self.redis.release(partition, self.node_id, ownership.token)
         log.info("partition_released", partition=partition, finished=finished)
 
     async def _take_over(self, ownership: Ownership) -> None:
@@ -291,21 +290,21 @@ class ClusterNode:
         try:
             if not await self._store.claim_partition(partition, ownership.token):
                 # The store knows a newer owner than Redis does (Redis lost its counters).
-                await self._redis.release(partition, self.node_id, ownership.token)
-                await self._redis.raise_fence(
+                await self.redis.release(partition, self.node_id, ownership.token)
+                await self.redis.raise_fence(
                     partition, await self._store.partition_fence(partition)
                 )
                 self.owned.pop(partition, None)
                 return
             await self._actors.settle_vehicles(self._vehicles_of(partition), self._drain_timeout_s)
-            await self._redis.ensure_group(partition)
+            await self.redis.ensure_group(partition)
             await self._recover(ownership)
         except (BusUnavailable, StoreUnavailable) as exc:
             log.warning("partition_takeover_failed", partition=partition, error=str(exc))
             if self.owned.get(partition) is ownership:
                 del self.owned[partition]
                 with contextlib.suppress(BusUnavailable):
-                    await self._redis.release(partition, self.node_id, ownership.token)
+                    await self.redis.release(partition, self.node_id, ownership.token)
             return
         if self.owned.get(partition) is not ownership:
             return
@@ -330,7 +329,7 @@ class ClusterNode:
                 ownership.recovered.add(str(command.command_id))
                 self._run(command, ownership, entry_id=None)
                 resumed += 1
-        claimed = await self._redis.claim_pending(partition, self.node_id)
+        claimed = await self.redis.claim_pending(partition, self.node_id)
         self._acks[partition].extend(e.entry_id for e in claimed)
         self._flush_acks()
         if unfinished or claimed:
@@ -386,7 +385,7 @@ class ClusterNode:
         partition = ownership.partition
         while True:
             try:
-                entries = await self._redis.read(
+                entries = await self.redis.read(
                     partition, self.node_id, count=READ_BATCH, block_ms=READ_BLOCK_MS
                 )
             except asyncio.CancelledError:
@@ -470,7 +469,7 @@ class ClusterNode:
 
     async def _ack(self, partition: int, entry_ids: list[str]) -> None:
         try:
-            await self._redis.ack(partition, entry_ids)
+            await self.redis.ack(partition, entry_ids)
         except BusUnavailable as exc:
             # Unacknowledged entries are claimed again at the next takeover and found done.
             log.warning("stream_ack_failed", partition=partition, error=str(exc))

@@ -673,38 +673,30 @@ def operations_paths() -> dict[str, Any]:
             public=True,
         )
     }
-    paths["/dashboard/static/{name}"] = {
-        "get": operation(
+    for route, operation_id, summary in (
+        (
+            "/dashboard/static/{name}",
             "dashboard_file",
             "The dashboard's scripts, styles and images",
-            {
-                "200": {
-                    "description": "The file",
-                    "content": {kind: {"schema": {}} for kind in STATIC_TYPES.values()},
+        ),
+        ("/dashboard/static/js/{name}", "dashboard_script", "The dashboard's JavaScript modules"),
+    ):
+        paths[route] = {
+            "get": operation(
+                operation_id,
+                summary,
+                {
+                    "200": {
+                        "description": "The file",
+                        "content": {kind: {"schema": {}} for kind in STATIC_TYPES.values()},
+                    },
+                    "404": problem("No such file"),
                 },
-                "404": problem("No such file"),
-            },
-            tag="dashboard",
-            public=True,
-            parameters=[path("name", {"type": "string"})],
-        )
-    }
-    paths["/dashboard/static/js/{name}"] = {
-        "get": operation(
-            "dashboard_script",
-            "The dashboard's JavaScript modules",
-            {
-                "200": {
-                    "description": "The file",
-                    "content": {kind: {"schema": {}} for kind in STATIC_TYPES.values()},
-                },
-                "404": problem("No such file"),
-            },
-            tag="dashboard",
-            public=True,
-            parameters=[path("name", {"type": "string"})],
-        )
-    }
+                tag="dashboard",
+                public=True,
+                parameters=[path("name", {"type": "string"})],
+            )
+        }
     paths["/api/v1/stats"] = {
         "get": operation(
             "fleet_stats",
