@@ -52,6 +52,9 @@ class Envelope:
     command_id: UUID
     command: CommandType[Any]
     params: object
+    # Resolved True once the command's client was told it is accepted (its row stored), False
+    # when it was refused; None: it was stored before it was queued.
+    gate: asyncio.Future[bool] | None = None
 
 
 @frozen
@@ -289,13 +292,25 @@ class VehicleActor:
                 elif self._halted_queued and envelope.command_id in self._halted_queued:
                     self._halted_queued.discard(envelope.command_id)
                     await self._report_finished(envelope, "failed", HALTED_BEFORE_START, log)
-                else:
+                elif await self._admitted(envelope):
                     await self._run(envelope, log)
+                else:
+                    log.debug("command_dropped_unaccepted")
         finally:
             structlog.contextvars.clear_contextvars()
             self._task = None
             runtime.busy.pop(self, None)
             self._schedule_passivation()
+
+    @staticmethod
+    async def _admitted(envelope: Envelope) -> bool:
+        """A command queued while its row is being stored runs at once when it only reads,
+        and is dropped unread if that row is not stored; one that changes the vehicle waits
+        until its client is told it is accepted, and never runs if it is not."""
+        gate = envelope.gate
+        if gate is None or not envelope.command.changes_state:
+            return True
+        return gate.result() if gate.done() else await asyncio.shield(gate)
 
     def _schedule_passivation(self) -> None:
         after = self._runtime.passivate_after_s

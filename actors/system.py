@@ -171,12 +171,16 @@ class ActorSystem:
         *,
         reserved: bool = False,
         bounded: bool = True,
+        gate: asyncio.Future[bool] | None = None,
     ) -> None:
         """Queues a command; `params` may be the wire dict or already parsed. With
         `reserved`, it takes the slot `reserve` held; if it raises, the slot is still held.
-        Unless `bounded`, a full mailbox takes it anyway."""
+        Unless `bounded`, a full mailbox takes it anyway. With `gate`, the command is queued
+        while its row is being stored (see VehicleActor._admitted)."""
         actor, command, parsed = self._resolve(vehicle_id, command_name, params)
-        actor.enqueue(Envelope(command_id, command, parsed), reserved=reserved, bounded=bounded)
+        actor.enqueue(
+            Envelope(command_id, command, parsed, gate), reserved=reserved, bounded=bounded
+        )
 
     async def settle_vehicles(self, vehicle_ids: Collection[UUID], timeout_s: float) -> bool:
         """Waits until none of these vehicles has a command to run (True), or `timeout_s`

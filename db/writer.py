@@ -4,13 +4,18 @@ events are published in one pipelined round trip.
 Batching needs no timer: while one batch is being written, new rows pile up and form the next
 one, so a quiet system writes at once and a busy one writes in large batches. A batch's events
 are published while the next batch is written; one publication is in flight at a time, so
-events go out in commit order and a slow bus sets the pace instead of piling up."""
+events go out in commit order and a slow bus sets the pace instead of piling up.
+
+A submission may require an earlier one (a command's results require its accepted row): if
+the earlier one is dropped, so is it, and both are written in one transaction when they are
+taken together."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Literal
 
 import structlog
 from attrs import define
@@ -24,6 +29,9 @@ Publisher = Callable[[Sequence[Event]], Awaitable[None]]
 BatchObserver = Callable[[int], None]
 
 
+# Loop turns a writer that was idle lets pass before it writes: rows produced by one event
+# (a command's accepted row and, at no latency, its results) then share one transaction.
+GATHER_TURNS = 3
 # How often submissions that give up after a while are checked.
 SWEEP_EVERY_S = 0.25
 
@@ -32,12 +40,20 @@ class WriterStopped(Exception):
     """The writer no longer takes rows."""
 
 
-@define
-class _Pending:
+Fate = Literal["queued", "writing", "stored", "dropped"]
+
+
+@define(eq=False)
+class Submission:
+    """Rows handed to the writer, and what became of them (`fate`): `stored` once committed
+    (also after the caller gave up waiting), `dropped` when they never will be."""
+
     batch: WriteBatch
     events: Sequence[Event]
     done: asyncio.Future[None] | None = None
-    failed: bool = False
+    fate: Fate = "queued"
+    # An earlier submission these rows need in the store first; dropped with it.
+    requires: Submission | None = None
     # For submissions whose caller stops waiting on an outage or after a while: when (loop
     # time), and what to do if the rows commit after the caller was told they did not.
     give_up_at: float | None = None
@@ -47,7 +63,7 @@ class _Pending:
     fence: tuple[int, int] | None = None
 
 
-def _merge(items: Sequence[_Pending]) -> WriteBatch:
+def _merge(items: Sequence[Submission]) -> WriteBatch:
     return WriteBatch(
         new_commands=[c for p in items for c in p.batch.new_commands],
         status_changes=[s for p in items for s in p.batch.status_changes],
@@ -57,7 +73,7 @@ def _merge(items: Sequence[_Pending]) -> WriteBatch:
     )
 
 
-def _fences(items: Sequence[_Pending]) -> tuple[dict[int, int], set[tuple[int, int]]]:
+def _fences(items: Sequence[Submission]) -> tuple[dict[int, int], set[tuple[int, int]]]:
     """The partition tokens the batch is written under (the newest of each partition), and
     the older (partition, token) pairs some rows carry: those are stale whatever the store
     says."""
@@ -91,13 +107,13 @@ class BatchWriter:
         self._max_queued_rows = max_queued_rows
         self._retry_delays_s = retry_delays_s
         self._on_batch = on_batch
-        self._queue: deque[_Pending] = deque()
+        self._queue: deque[Submission] = deque()
         self._queued_rows = 0
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: list[_Pending] = []
+        self._in_flight: list[Submission] = []
         self._publishing: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._stopping = False
@@ -124,7 +140,7 @@ class BatchWriter:
                 self._sweeper.cancel()
                 self._sweeper = None
 
-    def _unqueue(self, item: _Pending) -> None:
+    def _unqueue(self, item: Submission) -> None:
         self._queue.remove(item)
         self._queued_rows -= max(len(item.batch), 1)
         if self._queued_rows < self._max_queued_rows:
@@ -138,23 +154,55 @@ class BatchWriter:
         give_up_s: float | None = None,
         on_late_commit: Callable[[], None] | None = None,
         fence: tuple[int, int] | None = None,
+        requires: Submission | None = None,
     ) -> asyncio.Future[None]:
         """Queues rows; the future resolves once they are committed (events follow).
 
         With `give_up_s`, the future fails with StoreUnavailable as soon as the store is
         found unreachable or after that many seconds: rows still queued are dropped, rows
-        already being written may still commit, and then `on_late_commit` runs."""
+        already being written may still commit, and then `on_late_commit` runs. With
+        `requires`, the rows are dropped if that submission is."""
+        submission = self.submit(
+            batch,
+            events,
+            give_up_s=give_up_s,
+            on_late_commit=on_late_commit,
+            fence=fence,
+            requires=requires,
+        )
+        assert submission.done is not None
+        return submission.done
+
+    def submit(
+        self,
+        batch: WriteBatch,
+        events: Sequence[Event] = (),
+        *,
+        give_up_s: float | None = None,
+        on_late_commit: Callable[[], None] | None = None,
+        fence: tuple[int, int] | None = None,
+        requires: Submission | None = None,
+    ) -> Submission:
+        """As `commit`, returning the submission itself: its `done` future, and its fate
+        for later submissions to require."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        pending = _Pending(batch, events, done, on_late_commit=on_late_commit, fence=fence)
-        self._enqueue(pending)
+        submission = Submission(
+            batch,
+            events,
+            done,
+            requires=requires,
+            on_late_commit=on_late_commit,
+            fence=fence,
+        )
+        self._enqueue(submission)
         if give_up_s is not None:
-            pending.give_up_at = loop.time() + give_up_s
+            submission.give_up_at = loop.time() + give_up_s
             if self.outage.is_set():
-                self._give_up(pending)
+                self._give_up(submission)
             elif self._sweeper is None:
                 self._sweeper = loop.call_later(SWEEP_EVERY_S, self._sweep)
-        return done
+        return submission
 
     def _sweep(self) -> None:
         """One timer for all waiting submissions instead of one each: answers those whose
@@ -172,13 +220,14 @@ class BatchWriter:
         if waiting:
             self._sweeper = asyncio.get_running_loop().call_later(SWEEP_EVERY_S, self._sweep)
 
-    def _give_up(self, item: _Pending) -> None:
+    def _give_up(self, item: Submission) -> None:
         if item.done is None or item.done.done():
             return
         if item in self._in_flight:
             item.abandoned = True
         else:
             self._unqueue(item)
+            item.fate = "dropped"
         item.done.set_exception(StoreUnavailable("the rows could not be stored in time"))
 
     def _give_up_waiting(self) -> None:
@@ -193,12 +242,14 @@ class BatchWriter:
         events: Sequence[Event] = (),
         *,
         fence: tuple[int, int] | None = None,
+        requires: Submission | None = None,
     ) -> None:
         """Queues rows nobody waits for; a refused row is logged by the writer. With
-        `fence`, the rows are written only while that partition token is current."""
-        self._enqueue(_Pending(batch, events, fence=fence))
+        `fence`, the rows are written only while that partition token is current; with
+        `requires`, only if that submission is not dropped."""
+        self._enqueue(Submission(batch, events, fence=fence, requires=requires))
 
-    def _enqueue(self, pending: _Pending) -> None:
+    def _enqueue(self, pending: Submission) -> None:
         if self._stopping:
             raise WriterStopped("the batch writer is stopping")
         batch = pending.batch
@@ -225,8 +276,8 @@ class BatchWriter:
     def queued_rows(self) -> int:
         return self._queued_rows
 
-    def _take(self) -> list[_Pending]:
-        taken: list[_Pending] = []
+    def _take(self) -> list[Submission]:
+        taken: list[Submission] = []
         rows = 0
         while self._queue and (not taken or rows + len(self._queue[0].batch) <= self._max_rows):
             item = self._queue.popleft()
@@ -245,6 +296,8 @@ class BatchWriter:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                for _ in range(GATHER_TURNS):
+                    await asyncio.sleep(0)
                 continue
             items = self._in_flight = self._take()
             try:
@@ -252,7 +305,11 @@ class BatchWriter:
             finally:
                 self._in_flight = []
 
-    async def _flush(self, items: list[_Pending]) -> None:
+    async def _flush(self, items: list[Submission]) -> None:
+        if any(i.requires is not None for i in items):
+            items = self._drop_orphans(items)
+        for item in items:
+            item.fate = "writing"
         while True:
             fences, outdated = _fences(items)
             if outdated:
@@ -266,13 +323,15 @@ class BatchWriter:
                 items = self._refuse_stale(items, stale)
                 continue
             break
+        if not items:
+            return
         if committed:
             self._settle(items, None)
         else:
             await self._commit_one_by_one(items)
         if self._on_batch is not None:
             self._on_batch(len(batch))
-        events = [event for item in items if not item.failed for event in item.events]
+        events = [event for item in items if item.fate == "stored" for event in item.events]
         if events:
             await self._published()
             self._publishing = asyncio.create_task(self._publish_committed(events))
@@ -314,8 +373,8 @@ class BatchWriter:
                 return True
 
     def _refuse_stale(
-        self, items: list[_Pending], stale: Collection[tuple[int, int]]
-    ) -> list[_Pending]:
+        self, items: list[Submission], stale: Collection[tuple[int, int]]
+    ) -> list[Submission]:
         """Drops rows produced under a fencing token that is no longer current (another node
         owns their partition now): refused and logged; the new owner redoes the work."""
         refused = [i for i in items if i.fence is not None and i.fence in stale]
@@ -327,10 +386,13 @@ class BatchWriter:
         self._settle(refused, StaleFence([i.fence[0] for i in refused if i.fence is not None]))
         return [i for i in items if i not in refused]
 
-    async def _commit_one_by_one(self, items: list[_Pending]) -> None:
+    async def _commit_one_by_one(self, items: list[Submission]) -> None:
         """One bad row must not sink its neighbours: retry each submission on its own (under
         its fence: a new owner may have claimed the partition since the batch was refused)."""
         for item in items:
+            if _orphaned(item):
+                self._settle([item], _orphan_error())
+                continue
             fences = None if item.fence is None else dict([item.fence])
             try:
                 await self._store.write_batch(item.batch, fences)
@@ -342,10 +404,21 @@ class BatchWriter:
             else:
                 self._settle([item], None)
 
-    @staticmethod
-    def _settle(items: Sequence[_Pending], error: BaseException | None) -> None:
+    def _drop_orphans(self, items: list[Submission]) -> list[Submission]:
+        """Settles, unwritten, the submissions whose required one was dropped (it precedes
+        them: dropped while queued, or refused in an earlier batch)."""
+        kept = []
         for item in items:
-            item.failed = error is not None
+            if _orphaned(item):
+                self._settle([item], _orphan_error())
+            else:
+                kept.append(item)
+        return kept
+
+    @staticmethod
+    def _settle(items: Sequence[Submission], error: BaseException | None) -> None:
+        for item in items:
+            item.fate = "stored" if error is None else "dropped"
             if item.abandoned and error is None and item.on_late_commit is not None:
                 item.on_late_commit()
             if item.done is None or item.done.done():
@@ -354,3 +427,11 @@ class BatchWriter:
                 item.done.set_result(None)
             else:
                 item.done.set_exception(error)
+
+
+def _orphaned(item: Submission) -> bool:
+    return item.requires is not None and item.requires.fate == "dropped"
+
+
+def _orphan_error() -> StoreUnavailable:
+    return StoreUnavailable("the rows these depend on were not stored")

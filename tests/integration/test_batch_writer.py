@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import attrs
 import pytest
 
 from db.events import Event
@@ -180,6 +181,97 @@ async def test_a_submission_that_gives_up_in_the_queue_is_never_written(store: S
     await writer.stop()
     assert await store.commands.get(command.command_id) is None
     assert late == []
+
+
+def status_event(command: Command, status: str) -> Event:
+    return (f"response:{command.command_id}", {"event": "status", "status": status})
+
+
+async def test_rows_taken_with_the_rows_they_require_share_their_transaction(
+    store: Store,
+) -> None:
+    """A command's results queued behind its accepted row are written with it, in one
+    transaction, and its events go out in submission order."""
+    user, vehicle = await seed(store)
+    recorder = Recorder(store)
+    batch_sizes: list[int] = []
+    writer = BatchWriter(store, recorder.publish, on_batch=batch_sizes.append)
+    command = new_command(user, vehicle)
+    accept = writer.submit(
+        WriteBatch(new_commands=[command]), [status_event(command, "pending")], give_up_s=5
+    )
+    results = writer.commit(
+        completion(command), [status_event(command, "completed")], requires=accept
+    )
+    writer.start()
+    assert accept.done is not None
+    await asyncio.gather(accept.done, results)
+    await writer.stop()
+
+    assert batch_sizes == [4]
+    stored = await store.commands.get(command.command_id)
+    assert stored is not None and stored.status == "completed"
+    assert [m["status"] for _, m in recorder.published] == ["pending", "completed"]
+    assert accept.fate == "stored"
+
+
+async def test_rows_whose_required_rows_were_dropped_are_dropped_too(store: Store) -> None:
+    """The accepted row gave up in the queue: the results behind it are neither written nor
+    announced, and rows that require nothing still are."""
+    user, vehicle = await seed(store)
+    recorder = Recorder(store)
+    writer = BatchWriter(store, recorder.publish)
+    command, other = new_command(user, vehicle), new_command(user, vehicle)
+    accept = writer.submit(WriteBatch(new_commands=[command]), give_up_s=0.01)
+    assert accept.done is not None
+    with pytest.raises(StoreUnavailable):
+        await accept.done
+    results = writer.commit(
+        completion(command), [status_event(command, "completed")], requires=accept
+    )
+    writer.enqueue(completion(command), [status_event(command, "completed")], requires=accept)
+    unrelated = writer.commit(WriteBatch(new_commands=[other]), [status_event(other, "pending")])
+    writer.start()
+    with pytest.raises(StoreUnavailable, match="depend"):
+        await results
+    await unrelated
+    await writer.stop()
+
+    assert accept.fate == "dropped"
+    assert await store.commands.get(command.command_id) is None
+    assert await store.responses.list_for_command(command.command_id) == []
+    assert [m["status"] for _, m in recorder.published] == ["pending"]
+
+
+async def test_rows_whose_required_rows_are_refused_in_the_same_batch_are_dropped(
+    store: Store,
+) -> None:
+    """A batch refused for one bad row is retried submission by submission: a submission
+    that requires the bad one is dropped without being tried, its neighbours commit."""
+    user, vehicle = await seed(store)
+    recorder = Recorder(store)
+    writer = BatchWriter(store, recorder.publish)
+    good = new_command(user, vehicle)
+    await store.commands.add(good)
+    bad = attrs.evolve(new_command(user, vehicle), command_id=good.command_id)  # duplicate id
+    neighbour = new_command(user, vehicle)
+    accept = writer.submit(WriteBatch(new_commands=[bad]))
+    dependent = writer.commit(
+        WriteBatch(responses=[Response(uuid.uuid4(), bad.command_id, {"x": 1}, 1, True, NOW)]),
+        [status_event(bad, "completed")],
+        requires=accept,
+    )
+    fine = writer.commit(WriteBatch(new_commands=[neighbour]), [status_event(neighbour, "pending")])
+    writer.start()
+    results = await asyncio.gather(accept.done or fine, dependent, fine, return_exceptions=True)
+    await writer.stop()
+
+    assert not isinstance(results[0], StoreUnavailable) and isinstance(results[0], Exception)
+    assert isinstance(results[1], StoreUnavailable), results
+    assert results[2] is None
+    assert await store.responses.list_for_command(good.command_id) == []
+    assert await store.commands.get(neighbour.command_id) is not None
+    assert [m["status"] for _, m in recorder.published] == ["pending"]
 
 
 @pytest.mark.integration

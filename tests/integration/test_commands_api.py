@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import attrs
 import pytest
 from aiohttp import WSMsgType
@@ -21,7 +22,7 @@ from sovd.records import Command
 from tests.support.api import Backend, Client, bearer, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
-from web.typedefs import actors_key
+from web.typedefs import actors_key, pipeline_key
 
 MakeClient = Callable[..., Awaitable[Client]]
 
@@ -241,6 +242,55 @@ async def test_store_outage_is_503_with_retry_after(
         if proxy._server is not None:
             await proxy.cut()
     assert (await pg_store.commands.list(CommandFilter(status="pending"))).total == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["ClearDTC", "ReadDTC"])
+async def test_a_command_refused_while_the_store_stalls_changes_nothing(
+    make_client: MakeClient,
+    pg_store: PostgresStore,
+    pg_dsn: str,
+    config: Config,
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command is queued while its row is being stored. When that write stalls past the
+    accept timeout, the client hears 503: a ClearDTC then never runs (the vehicle keeps its
+    fault) and, its row being written after all, ends failed; a ReadDTC may have run, and is
+    recorded whole."""
+    monkeypatch.setattr("web.commands.service.ACCEPT_TIMEOUT_S", 0.3)
+    await seed_users(pg_store, config)
+    client = await make_client(store=pg_store, bus=InProcessBus())
+    token = await token_for(client, "alice")
+    actors = client.app[actors_key]
+    vehicle = actors.vehicles()[0]
+    ecu = vehicle.profile.ecus[0].address
+    actors.store_fault(vehicle.vehicle_id, ecu, "P0420")
+    blocker = await asyncpg.connect(pg_dsn)
+    try:
+        locked = blocker.transaction()
+        await locked.start()
+        await blocker.execute("LOCK TABLE commands IN ACCESS EXCLUSIVE MODE")
+        response = await submit(client, token, body(client, name=name))
+        assert response.status == 503
+        await actors.drain()
+        state = actors.get(vehicle.vehicle_id).state
+        assert state is not None
+        assert state.ecu(ecu).stored_dtcs(), "the refused command changed the vehicle"
+        await locked.rollback()
+        await client.app[pipeline_key].committed()
+    finally:
+        await blocker.close()
+        await client.close()
+    stored = (await pg_store.commands.list(CommandFilter())).items
+    assert [c.command_name for c in stored] == [name]
+    responses = await pg_store.responses.list_for_command(stored[0].command_id)
+    if name == "ClearDTC":
+        assert stored[0].status == "failed"
+        assert stored[0].error_message == "not accepted: the store was unavailable"
+        assert responses == []
+    else:
+        assert stored[0].status == "completed" and len(responses) == 1
 
 
 async def test_commands_left_unfinished_by_a_previous_process_reach_a_terminal_state(

@@ -19,7 +19,7 @@ from attrs import define, field, frozen
 from actors.sink import TerminalStatus
 from db.events import Event
 from db.repositories import StatusChange, StoredState, StoreUnavailable, WriteBatch
-from db.writer import BatchWriter, WriterStopped
+from db.writer import BatchWriter, Submission, WriterStopped
 from sovd.persisted import Snapshot
 from sovd.records import (
     TERMINAL_STATUSES,
@@ -167,7 +167,9 @@ class _Awaited:
 class Tracked:
     """What the pipeline remembers of a running command; ids as text, made once. In cluster
     mode, the partition's fencing token its rows are written under, and what to do once its
-    terminal status is stored (acknowledge its stream entry)."""
+    terminal status is stored (acknowledge its stream entry). `accept`: the submission of
+    its accepted row, when the command was queued before that row was stored; its results
+    are written only if that row is."""
 
     command_name: str
     user_id: UUID | None
@@ -178,6 +180,7 @@ class Tracked:
     on_stored: Callable[[], None] | None = field(default=None, eq=False)
     # When this process accepted it (monotonic seconds), for the POST-to-completed latency.
     accepted_at: float = field(factory=time.monotonic, eq=False)
+    accept: Submission | None = field(default=None, eq=False)
 
     @classmethod
     def of(
@@ -225,6 +228,11 @@ class CommandPipeline:
         self._tracked[command.command_id] = tracked
         self.stats.command_accepted()
         return tracked
+
+    def forget(self, command_id: UUID) -> None:
+        """Drops what `track` and `await_outcome` keep of a command that will not run."""
+        self._tracked.pop(command_id, None)
+        self._awaited.pop(command_id, None)
 
     def await_outcome(self, command_id: UUID) -> asyncio.Future[Outcome]:
         """A future for the command's outcome, resolved once its terminal status is committed
@@ -316,12 +324,13 @@ class CommandPipeline:
             awaited = self._awaited.get(command_id)
             tracked = rows.tracked
             fence = tracked.fence if tracked is not None else None
+            accept = tracked.accept if tracked is not None else None
             on_stored = tracked.on_stored if tracked is not None and rows.terminal else None
             try:
                 if on_stored is None and (awaited is None or awaited.outcome is None):
-                    self._writer.enqueue(batch, rows.events, fence=fence)
+                    self._writer.enqueue(batch, rows.events, fence=fence, requires=accept)
                     continue
-                committed = self._writer.commit(batch, rows.events, fence=fence)
+                committed = self._writer.commit(batch, rows.events, fence=fence, requires=accept)
                 if awaited is not None and awaited.outcome is not None:
                     del self._awaited[command_id]
                     committed.add_done_callback(functools.partial(_settle, awaited))

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
+import attrs
 import orjson
 import structlog
 from attrs import Factory, frozen
@@ -19,7 +20,7 @@ from db.repositories import Store, StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd import strict
 from sovd.errors import SovdError
-from sovd.records import Command, new_id, utc_now
+from sovd.records import AuditEntry, Command, new_id, utc_now
 from web.auth.service import AuthenticatedUser, ClientInfo
 from web.commands.pipeline import (
     CommandPipeline,
@@ -122,6 +123,8 @@ class CommandService:
         # Admission is decided here, before anything is awaited: a refused request leaves
         # no row behind, and concurrent requests cannot all take the last slot.
         self._actors.reserve(request.vehicle_id)
+        if idempotency_key is None:
+            return await self._accept_queued(user, request, client, parsed, await_outcome)
         try:
             accepted = await self._accept(
                 user, request, client, parsed, idempotency_key, await_outcome
@@ -142,41 +145,9 @@ class CommandService:
         idempotency_key: str | None,
         await_outcome: bool,
     ) -> Accepted:
-        """Stores the command in the mailbox slot reserved for it, then queues it there."""
-
-        now = self._clock()
-        command = Command(
-            command_id=new_id(),
-            user_id=user.user_id,
-            vehicle_id=request.vehicle_id,
-            command_name=request.command_name,
-            command_params=request.command_params,
-            status="pending",
-            submitted_at=now,
-        )
-        audit = command_audit(
-            "command_submitted",
-            command_id=command.command_id,
-            vehicle_id=command.vehicle_id,
-            user_id=user.user_id,
-            at=now,
-            details={"command_name": command.command_name},
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
-        )
-        tracked = Tracked.of(
-            command.command_id, command.vehicle_id, command.command_name, user.user_id
-        )
-        submitted_event = (
-            tracked.channel,
-            status_message(
-                tracked.command_id,
-                tracked.vehicle_id,
-                "pending",
-                None,
-                command_name=command.command_name,
-            ),
-        )
+        """Stores the command, then queues it (in the mailbox slot reserved for it, or on
+        its partition's stream)."""
+        command, audit, tracked, submitted_event = self._new_command(user, request, client)
         if idempotency_key is None:
             batch = WriteBatch(new_commands=[command], audit=[audit])
             await self._persist(command, batch, submitted_event)
@@ -213,13 +184,113 @@ class CommandService:
                 # must still end in a terminal state.
                 self._refuse(command, str(exc))
                 raise
-        log.info(
-            "command_accepted",
-            command_id=tracked.command_id,
-            vehicle_id=tracked.vehicle_id,
-            command_name=command.command_name,
-        )
+        _accepted(command, tracked)
         return Accepted(command, ids=tracked, outcome=outcome)
+
+    async def _accept_queued(
+        self,
+        user: AuthenticatedUser,
+        request: CommandRequest,
+        client: ClientInfo,
+        parsed: object,
+        await_outcome: bool,
+    ) -> Accepted:
+        """Queues the command in its reserved slot while its row is being stored, and
+        answers once the row is committed.
+
+        A command that only reads runs at once, so at no latency its results are often
+        written in the same transaction as its row; if the row is not stored, neither are
+        they. A command that changes the vehicle waits in its mailbox for the answer (the
+        commands behind it too, so order holds) and never runs if the client hears 503."""
+        command, audit, tracked, submitted_event = self._new_command(user, request, client)
+        changes_state = self._actors.registry.get(command.command_name).changes_state
+        try:
+            accept = self._writer.submit(
+                WriteBatch(new_commands=[command], audit=[audit]),
+                [submitted_event],
+                give_up_s=ACCEPT_TIMEOUT_S,
+                # A read may have run already; its results follow its row into the store.
+                on_late_commit=(
+                    (lambda: self._refuse(command, "the store was unavailable"))
+                    if changes_state
+                    else None
+                ),
+            )
+        except BaseException:
+            self._actors.release(command.vehicle_id)
+            raise
+        assert accept.done is not None
+        tracked = attrs.evolve(tracked, accept=accept)
+        gate: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pipeline.track(command, tracked)
+        outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
+        try:
+            self._actors.submit(
+                command.vehicle_id,
+                command.command_id,
+                command.command_name,
+                parsed,
+                reserved=True,
+                gate=gate,
+            )
+        except SovdError as exc:
+            # The simulator began stopping meanwhile: once stored, the command must still
+            # end in a terminal state.
+            self._actors.release(command.vehicle_id)
+            await accept.done
+            self._refuse(command, str(exc))
+            raise
+        try:
+            await accept.done
+        except BaseException:
+            gate.set_result(False)
+            if changes_state:  # dropped by its actor unrun
+                self._pipeline.forget(command.command_id)
+            if outcome is not None:
+                outcome.cancel()
+            raise
+        gate.set_result(True)
+        _accepted(command, tracked)
+        return Accepted(command, ids=tracked, outcome=outcome)
+
+    def _new_command(
+        self, user: AuthenticatedUser, request: CommandRequest, client: ClientInfo
+    ) -> tuple[Command, AuditEntry, Tracked, Event]:
+        """The command's row, its audit entry, its ids and its `pending` event."""
+        now = self._clock()
+        command = Command(
+            command_id=new_id(),
+            user_id=user.user_id,
+            vehicle_id=request.vehicle_id,
+            command_name=request.command_name,
+            command_params=request.command_params,
+            status="pending",
+            submitted_at=now,
+        )
+        audit = command_audit(
+            "command_submitted",
+            command_id=command.command_id,
+            vehicle_id=command.vehicle_id,
+            user_id=user.user_id,
+            at=now,
+            details={"command_name": command.command_name},
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+        tracked = Tracked.of(
+            command.command_id, command.vehicle_id, command.command_name, user.user_id
+        )
+        submitted_event = (
+            tracked.channel,
+            status_message(
+                tracked.command_id,
+                tracked.vehicle_id,
+                "pending",
+                None,
+                command_name=command.command_name,
+            ),
+        )
+        return command, audit, tracked, submitted_event
 
     async def _persist(self, command: Command, batch: WriteBatch, event: Event) -> None:
         """Waits for the commit; answers 503 when the store is down or too slow.
@@ -255,3 +326,12 @@ class CommandService:
         if command is None:
             raise StoreUnavailable("the command held by this Idempotency-Key is not readable yet")
         return Accepted(command, replayed=True)
+
+
+def _accepted(command: Command, tracked: Tracked) -> None:
+    log.info(
+        "command_accepted",
+        command_id=tracked.command_id,
+        vehicle_id=tracked.vehicle_id,
+        command_name=command.command_name,
+    )

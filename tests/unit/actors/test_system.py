@@ -276,3 +276,56 @@ async def test_set_latency_applies_to_every_vehicle_and_later_fleets(
     async with asyncio.timeout(2.0):
         finished = [await sink.wait_finished(command_id) for command_id in command_ids]
     assert [f.status for f in finished] == ["completed"] * 3
+
+
+async def test_a_gated_command_that_changes_the_vehicle_waits_and_holds_the_queue(
+    make_system: MakeSystem, sink: RecordingSink, golf: FleetSpec
+) -> None:
+    """Queued while its row is being stored, a ClearDTC waits for its gate, and the read
+    behind it waits for the ClearDTC; other vehicles go on."""
+    system = make_system()
+    vehicle_id, other_id = (v.vehicle_id for v in system.add_fleet(golf)[:2])
+    gate: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    clear_id, read_id, elsewhere_id = uuid4(), uuid4(), uuid4()
+    params = {"ecuAddress": "0x01"}
+    system.submit(vehicle_id, clear_id, "ClearDTC", params, gate=gate)
+    system.submit(vehicle_id, read_id, "ReadDTC", params)
+    system.submit(other_id, elsewhere_id, "ReadDTC", params)
+    await sink.wait_finished(elsewhere_id)
+    assert sink.for_command(clear_id) == [] and sink.for_command(read_id) == []
+
+    gate.set_result(True)
+    await sink.wait_finished(read_id)
+    assert sink.finished(clear_id) is not None
+    assert sink.chunks(read_id)[0].payload["dtcs"] == []
+
+
+async def test_a_refused_command_that_changes_the_vehicle_never_runs(
+    make_system: MakeSystem, sink: RecordingSink, golf: FleetSpec
+) -> None:
+    system = make_system()
+    vehicle_id = system.add_fleet(golf)[0].vehicle_id
+    gate: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    clear_id, read_id = uuid4(), uuid4()
+    system.submit(vehicle_id, clear_id, "ClearDTC", {"ecuAddress": "0x01"}, gate=gate)
+    system.submit(vehicle_id, read_id, "ReadDTC", {"ecuAddress": "0x01"})
+    gate.set_result(False)
+    await sink.wait_finished(read_id)
+
+    assert sink.for_command(clear_id) == []
+    dtcs = sink.chunks(read_id)[0].payload["dtcs"]
+    assert {d["dtcCode"] for d in dtcs} == {"P0420", "P0171"}
+
+
+async def test_a_gated_read_runs_before_its_gate_opens(
+    make_system: MakeSystem, sink: RecordingSink, golf: FleetSpec
+) -> None:
+    """A read changes nothing, so it runs while its row is still being stored."""
+    system = make_system()
+    vehicle_id = system.add_fleet(golf)[0].vehicle_id
+    gate: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    read_id = uuid4()
+    system.submit(vehicle_id, read_id, "ReadDTC", {"ecuAddress": "0x01"}, gate=gate)
+    finished = await sink.wait_finished(read_id)
+
+    assert finished.status == "completed" and not gate.done()
