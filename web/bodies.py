@@ -116,6 +116,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 
 async def _read_body(request: web.Request) -> bytes:
+    if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+        return await request.read()
     try:
         async with asyncio.timeout(request.app[config_key].server.body_timeout_s):
             return await request.read()
