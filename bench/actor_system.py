@@ -26,6 +26,7 @@ from actors import ActorSystem, FixedLatency
 from actors.sink import TerminalStatus
 from sovd.demo import VW_GOLF
 from sovd.fleet import FleetSpec
+from sovd.persisted import Snapshot
 
 MEMORY_TARGET_BYTES = 1024
 SPAWN_TARGET_S = 1.0
@@ -65,6 +66,7 @@ class CountingSink:
         status: TerminalStatus,
         error_message: str | None,
         at: datetime,
+        state: Snapshot | None = None,
     ) -> None:
         self.finished += 1
 

@@ -153,7 +153,11 @@ async def load(url: str, rate: float, duration_s: float, connections: int) -> li
     return latencies
 
 
-async def bench(mode: str, rates: list[float], duration_s: float, connections: int) -> None:
+async def bench(
+    mode: str, rates: list[float], duration_s: float, connections: int
+) -> dict[float, float]:
+    """Serves the stand-in in `mode` and loads it at each rate; answered requests/s by rate."""
+    answered: dict[float, float] = {}
     dsn = ADMIN_DSN
     if mode == "accept":
         dsn = await fresh_database("sovd_bench_floor")
@@ -173,6 +177,7 @@ async def bench(mode: str, rates: list[float], duration_s: float, connections: i
             latencies = await load(url, rate, duration_s, connections)
             after, load_cpu = cpu_seconds(), time.process_time() - cpu_started
             n = len(latencies)
+            answered[rate] = n / duration_s
             cpu = {
                 "server": used(before, after, of_process(server.pid)),
                 "PostgreSQL": used(before, after, is_postgres),
@@ -189,6 +194,7 @@ async def bench(mode: str, rates: list[float], duration_s: float, connections: i
     finally:
         server.terminate()
         await server.wait()
+    return answered
 
 
 def main() -> None:

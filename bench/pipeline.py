@@ -146,6 +146,7 @@ class Plan:
     vehicles: int
     connections: int
     repeat: int
+    floor_rate: float | None = None
 
 
 def figures(out: str, cpu: str) -> tuple[float, float, float]:
@@ -252,22 +253,34 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
                     print(cpu)
                     print(gc_line(gc_before, gc_after), flush=True)
                     runs[version.label].append(figures(out, cpu))
-            if plan.repeat > 1 or len(versions) > 1:
+            floor = await floor_answered(plan) if plan.floor_rate else None
+            if plan.repeat > 1 or len(versions) > 1 or floor:
                 for version in versions:
                     done, p99, server_us = (
                         statistics.median(column)
                         for column in zip(*runs[version.label], strict=True)
                     )
+                    share = f", share of the floor {done / floor:.3f}" if floor else ""
                     print(
                         f"== offered {rate:.0f}/s, {version.label}, median of {plan.repeat}: "
                         f"completed {done:.0f}/s, POST-to-completed p99 {p99:.1f} ms, "
-                        f"server CPU {server_us:.0f} us/command",
+                        f"server CPU {server_us:.0f} us/command{share}",
                         flush=True,
                     )
     finally:
         for server, _, _ in servers:
             server.terminate()
             await server.wait()
+
+
+async def floor_answered(plan: Plan) -> float:
+    """Requests/s the featureless stand-in of `bench/floor.py` answers at `floor_rate`,
+    measured now, so that a share of it compares runs on a machine whose speed drifts."""
+    from floor import bench as floor_bench  # floor imports this module
+
+    assert plan.floor_rate is not None
+    answered = await floor_bench("bare", [plan.floor_rate], plan.duration, plan.connections)
+    return answered[plan.floor_rate]
 
 
 @contextlib.contextmanager
@@ -313,6 +326,14 @@ async def main() -> None:
         help="also serve the code of this commit (a temporary worktree) and alternate its "
         "runs with this tree's",
     )
+    parser.add_argument(
+        "--floor-rate",
+        type=float,
+        metavar="RATE",
+        help="after each rate, load the featureless stand-in of bench/floor.py at RATE "
+        "(above its saturation, such as 24000) and print each version's completed/s as a "
+        "share of what it answered",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     print(
@@ -321,7 +342,9 @@ async def main() -> None:
         flush=True,
     )
     print(f"machine speed: a fixed loop takes {machine_speed_s():.3f} s of CPU", flush=True)
-    plan = Plan(rates, args.duration, args.vehicles, args.connections, max(1, args.repeat))
+    plan = Plan(
+        rates, args.duration, args.vehicles, args.connections, max(1, args.repeat), args.floor_rate
+    )
     modes = args.modes.split(",")
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown:
