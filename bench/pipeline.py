@@ -10,7 +10,9 @@ Throughput on a shared 2-core machine moves by up to a third between identical r
 per command moves much less, so compare that across changes, and repeat runs. Best, compare
 two versions in one run: `--against REF` serves that commit too (from a temporary git
 worktree, on a database of its own) and alternates its runs with this tree's, then prints
-medians for both.
+medians for both. Each rate's runs follow a warm-up at that rate (`--warmup`, 2 s), so the
+figures are the steady state's. `--floor-rate RATE` also loads `bench/floor.py`'s
+featureless server after each rate and prints completed/s as a share of what it answered.
 
     .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10] [--repeat 3]
     .venv/bin/python bench/pipeline.py --against HEAD~3 --modes "group commit" --repeat 3
@@ -147,6 +149,9 @@ class Plan:
     connections: int
     repeat: int
     floor_rate: float | None = None
+    # Seconds of load at each rate before its measured runs, not reported: the first
+    # commands open connections, prepare statements and load vehicle states.
+    warmup: float = 2.0
 
 
 def figures(out: str, cpu: str) -> tuple[float, float, float]:
@@ -215,6 +220,25 @@ async def start_server(
     return server, url, env
 
 
+async def load(url: str, env: dict[str, str], rate: float, duration: float, plan: Plan) -> str:
+    """One open-loop run of `sovd-sim loadtest`; its report."""
+    return await run(
+        "loadtest",
+        "--url",
+        url,
+        "--rate",
+        str(rate),
+        "--duration",
+        str(duration),
+        "--vehicles",
+        str(plan.vehicles),
+        "--connections",
+        str(plan.connections),
+        "--quiet",
+        env=env,
+    )
+
+
 async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Version]) -> None:
     """Every rate, `repeat` times; with two versions, their runs alternate, so both see the
     machine at the same speed. The load generator is always this tree's."""
@@ -225,24 +249,13 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
         print(f"\n== {mode} (write batch max rows {max_rows}) ==", flush=True)
         for rate in plan.rates:
             runs: dict[str, list[tuple[float, float, float]]] = {v.label: [] for v in versions}
+            if plan.warmup > 0:
+                for _, url, env in servers:
+                    await load(url, env, rate, plan.warmup, plan)
             for attempt in range(plan.repeat):
                 for version, (server, url, env) in zip(versions, servers, strict=True):
                     before, gc_before = cpu_seconds(), gc_pauses(url)
-                    out = await run(
-                        "loadtest",
-                        "--url",
-                        url,
-                        "--rate",
-                        str(rate),
-                        "--duration",
-                        str(plan.duration),
-                        "--vehicles",
-                        str(plan.vehicles),
-                        "--connections",
-                        str(plan.connections),
-                        "--quiet",
-                        env=env,
-                    )
+                    out = await load(url, env, rate, plan.duration, plan)
                     after, gc_after = cpu_seconds(), gc_pauses(url)
                     cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
                     label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""
@@ -334,6 +347,14 @@ async def main() -> None:
         "(above its saturation, such as 24000) and print each version's completed/s as a "
         "share of what it answered",
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="load at each rate before its measured runs, not reported (connections, "
+        "prepared statements and vehicle states are made in the first second)",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     print(
@@ -343,7 +364,13 @@ async def main() -> None:
     )
     print(f"machine speed: a fixed loop takes {machine_speed_s():.3f} s of CPU", flush=True)
     plan = Plan(
-        rates, args.duration, args.vehicles, args.connections, max(1, args.repeat), args.floor_rate
+        rates,
+        args.duration,
+        args.vehicles,
+        args.connections,
+        max(1, args.repeat),
+        args.floor_rate,
+        args.warmup,
     )
     modes = args.modes.split(",")
     unknown = [mode for mode in modes if mode not in MODES]
