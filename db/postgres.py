@@ -140,6 +140,8 @@ async def create_pool(
             max_size=max_size,
             init=_init_connection,
             reset=_keep_session,
+            # Connections stay open while idle: a release then arms no timer of its own.
+            max_inactive_connection_lifetime=0,
             timeout=5,
             server_settings={**SESSION_SETTINGS, **(settings or {})},
         )
