@@ -169,16 +169,8 @@ class CommandService:
                     outcome.cancel()
                 raise
         else:
-            self._pipeline.track(command, tracked)
-            outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
             try:
-                self._actors.submit(
-                    command.vehicle_id,
-                    command.command_id,
-                    command.command_name,
-                    parsed,
-                    reserved=True,
-                )
+                outcome = self._queue(command, tracked, parsed, await_outcome)
             except SovdError as exc:
                 # Durable but refused (the simulator began stopping meanwhile): the command
                 # must still end in a terminal state.
@@ -222,17 +214,8 @@ class CommandService:
         assert accept.done is not None
         tracked = attrs.evolve(tracked, accept=accept)
         gate: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pipeline.track(command, tracked)
-        outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
         try:
-            self._actors.submit(
-                command.vehicle_id,
-                command.command_id,
-                command.command_name,
-                parsed,
-                reserved=True,
-                gate=gate,
-            )
+            outcome = self._queue(command, tracked, parsed, await_outcome, gate)
         except SovdError as exc:
             # The simulator began stopping meanwhile: once stored, the command must still
             # end in a terminal state.
@@ -252,6 +235,28 @@ class CommandService:
         gate.set_result(True)
         _accepted(command, tracked)
         return Accepted(command, ids=tracked, outcome=outcome)
+
+    def _queue(
+        self,
+        command: Command,
+        tracked: Tracked,
+        parsed: object,
+        await_outcome: bool,
+        gate: asyncio.Future[bool] | None = None,
+    ) -> asyncio.Future[Outcome] | None:
+        """Tracks the command and puts it in its reserved mailbox slot; its outcome future
+        when asked for. Raises SovdError as ActorSystem.submit does."""
+        self._pipeline.track(command, tracked)
+        outcome = self._pipeline.await_outcome(command.command_id) if await_outcome else None
+        self._actors.submit(
+            command.vehicle_id,
+            command.command_id,
+            command.command_name,
+            parsed,
+            reserved=True,
+            gate=gate,
+        )
+        return outcome
 
     def _new_command(
         self, user: AuthenticatedUser, request: CommandRequest, client: ClientInfo
