@@ -221,12 +221,15 @@ class CommandPipeline:
         self._finished_counters: dict[tuple[str, str], Any] = {}
 
     def track(self, command: Command, tracked: Tracked | None = None) -> Tracked:
-        """Remembers who asked for what, for vehicle events, audit entries and metrics."""
+        """Remembers who asked for what, for vehicle events, audit entries and metrics. A
+        command tracked before its row is stored (`tracked.accept`) counts as accepted once
+        its caller says so (`stats.command_accepted`)."""
         tracked = tracked or Tracked.of(
             command.command_id, command.vehicle_id, command.command_name, command.user_id
         )
         self._tracked[command.command_id] = tracked
-        self.stats.command_accepted()
+        if tracked.accept is None:
+            self.stats.command_accepted()
         return tracked
 
     def forget(self, command_id: UUID) -> None:
@@ -276,6 +279,12 @@ class CommandPipeline:
 
     def _known(self, command_id: UUID, vehicle_id: UUID) -> Tracked:
         return self._tracked.get(command_id) or Tracked.of(command_id, vehicle_id)
+
+    @staticmethod
+    def _unstored(known: Tracked) -> bool:
+        """A read that ran while its row was being stored, and the row was dropped: nothing
+        of it is recorded, published or counted."""
+        return known.accept is not None and known.accept.fate == "dropped"
 
     async def _gather(
         self,
@@ -343,6 +352,8 @@ class CommandPipeline:
 
     async def command_started(self, command_id: UUID, vehicle_id: UUID, at: datetime) -> None:
         known = self._known(command_id, vehicle_id)
+        if self._unstored(known):
+            return
         await self._gather(
             command_id,
             (
@@ -369,6 +380,8 @@ class CommandPipeline:
         at: datetime,
     ) -> None:
         known = self._known(command_id, vehicle_id)
+        if self._unstored(known):
+            return
         response = Response(new_id(), command_id, payload, sequence_number, is_final, at)
         awaited = self._awaited.get(command_id)
         if awaited is not None:
@@ -391,6 +404,10 @@ class CommandPipeline:
     ) -> None:
         tracked = self._tracked.pop(command_id, None)
         known = tracked or Tracked.of(command_id, vehicle_id)
+        if self._unstored(known):
+            self._awaited.pop(command_id, None)
+            log.debug("unstored_command_finished", command_id=known.command_id)
+            return
         name = known.command_name
         latency = time.monotonic() - tracked.accepted_at if tracked is not None else None
         self.stats.command_finished(status, error_message, latency)

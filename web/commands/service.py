@@ -233,6 +233,7 @@ class CommandService:
                 outcome.cancel()
             raise
         gate.set_result(True)
+        self._pipeline.stats.command_accepted()
         _accepted(command, tracked)
         return Accepted(command, ids=tracked, outcome=outcome)
 

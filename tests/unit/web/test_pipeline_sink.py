@@ -8,13 +8,16 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import attrs
+import pytest
 from prometheus_client import CollectorRegistry
 
 from db.events import Event
 from db.memory import MemoryStore
+from db.repositories import StoreUnavailable, WriteBatch
 from db.writer import BatchWriter
 from sovd.records import Command, User, Vehicle
-from web.commands.pipeline import CommandPipeline
+from web.commands.pipeline import CommandPipeline, Tracked
 from web.metrics import Metrics
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -67,3 +70,44 @@ async def test_a_paused_command_is_in_progress_for_readers_before_it_finishes() 
     assert [
         r.sequence_number for r in await store.responses.list_for_command(command.command_id)
     ] == [1]
+
+
+async def test_a_read_whose_row_was_dropped_leaves_no_rows_events_or_counts() -> None:
+    """A read runs while its row is being stored. If that row is dropped (its client heard
+    503), what the read reports is neither written, published nor counted."""
+    store = MemoryStore()
+    command = await stored_command(store)
+    unstored = attrs.evolve(command, command_id=uuid.uuid4())
+    published: list[Event] = []
+
+    async def publish(events: Sequence[Event]) -> None:
+        published.extend(events)
+
+    writer = BatchWriter(store, publish)
+    metrics = Metrics(CollectorRegistry())
+    pipeline = CommandPipeline(writer, metrics)
+    accept = writer.submit(WriteBatch(new_commands=[unstored]), give_up_s=0.01)
+    assert accept.done is not None
+    with pytest.raises(StoreUnavailable):
+        await accept.done
+    pipeline.track(
+        unstored,
+        attrs.evolve(
+            Tracked.of(unstored.command_id, unstored.vehicle_id, "ReadDTC"), accept=accept
+        ),
+    )
+    pipeline.await_outcome(unstored.command_id)
+    await pipeline.command_started(unstored.command_id, unstored.vehicle_id, NOW)
+    await pipeline.command_chunk(unstored.command_id, unstored.vehicle_id, 1, {}, True, NOW)
+    await pipeline.command_finished(
+        unstored.command_id, unstored.vehicle_id, "completed", None, NOW
+    )
+    pipeline.flush()
+
+    assert writer.queued_rows == 0
+    assert pipeline.stats.snapshot()["totals"]["accepted"] == 0
+    assert pipeline.stats.snapshot()["totals"]["completed"] == 0
+    writer.start()
+    await writer.stop()
+    assert published == []
+    assert await store.commands.get(unstored.command_id) is None
