@@ -153,6 +153,10 @@ class Plan:
     # commands open connections, prepare statements and load vehicle states.
     warmup: float = 2.0
 
+    @property
+    def load_options(self) -> dict[str, int]:
+        return {"vehicles": self.vehicles, "connections": self.connections}
+
 
 def figures(out: str, cpu: str) -> tuple[float, float, float]:
     """(completed/s, POST-to-completed p99 ms, server CPU us per command) of one run."""
@@ -220,7 +224,15 @@ async def start_server(
     return server, url, env
 
 
-async def load(url: str, env: dict[str, str], rate: float, duration: float, plan: Plan) -> str:
+async def load(
+    url: str,
+    env: dict[str, str],
+    rate: float,
+    duration: float,
+    *,
+    vehicles: int,
+    connections: int = 256,
+) -> str:
     """One open-loop run of `sovd-sim loadtest`; its report."""
     return await run(
         "loadtest",
@@ -231,9 +243,9 @@ async def load(url: str, env: dict[str, str], rate: float, duration: float, plan
         "--duration",
         str(duration),
         "--vehicles",
-        str(plan.vehicles),
+        str(vehicles),
         "--connections",
-        str(plan.connections),
+        str(connections),
         "--quiet",
         env=env,
     )
@@ -251,11 +263,11 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
             runs: dict[str, list[tuple[float, float, float]]] = {v.label: [] for v in versions}
             if plan.warmup > 0:
                 for _, url, env in servers:
-                    await load(url, env, rate, plan.warmup, plan)
+                    await load(url, env, rate, plan.warmup, **plan.load_options)
             for attempt in range(plan.repeat):
                 for version, (server, url, env) in zip(versions, servers, strict=True):
                     before, gc_before = cpu_seconds(), gc_pauses(url)
-                    out = await load(url, env, rate, plan.duration, plan)
+                    out = await load(url, env, rate, plan.duration, **plan.load_options)
                     after, gc_after = cpu_seconds(), gc_pauses(url)
                     cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
                     label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""

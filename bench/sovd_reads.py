@@ -32,6 +32,7 @@ from pipeline import (
     cli_module,
     free_port,
     fresh_database,
+    load,
     machine_speed_s,
     run,
     wait_ready,
@@ -118,19 +119,7 @@ async def closed_loop(
 
 
 async def pipeline_completed(url: str, env: dict[str, str], rate: int, duration_s: float) -> str:
-    out = await run(
-        "loadtest",
-        "--url",
-        url,
-        "--rate",
-        str(rate),
-        "--duration",
-        str(duration_s),
-        "--vehicles",
-        "1000",
-        "--quiet",
-        env=env,
-    )
+    out = await load(url, env, rate, duration_s, vehicles=1000)
     found = re.search(r"completed commands/s: (\d+)", out)
     return found[1] if found else f"? ({out[-200:]})"
 

@@ -18,7 +18,7 @@ from db.events import EventBus
 from db.redis_bus import RedisBus
 from db.repositories import StatusChange, Store, WriteBatch
 from sovd.records import Command, CommandStatus, Response, new_id, utc_now
-from tests.support.api import Backend, Client, bearer, seed_users, token_for
+from tests.support.api import Backend, Client, bearer, command_body, seed_users, token_for
 from web.commands import stream
 from web.commands.pipeline import response_channel, response_message, status_message
 from web.config import Config
@@ -219,14 +219,7 @@ async def test_a_running_command_with_re_reads_between_its_events_streams_each_e
     vehicle = client.app[actors_key].vehicles()[0]
     posted = await client.post(
         "/api/v1/commands",
-        json={
-            "vehicle_id": str(vehicle.vehicle_id),
-            "command_name": "RoutineControl",
-            "command_params": {
-                "ecuAddress": f"0x{vehicle.profile.ecus[0].address:02X}",
-                "routineId": "0x0203",
-            },
-        },
+        json=command_body(vehicle, "RoutineControl", routineId="0x0203"),
         headers=bearer(token),
     )
     assert posted.status == 202, await posted.text()

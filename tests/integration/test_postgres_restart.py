@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from db.events import InProcessBus
 from db.postgres import GuardedPool, PostgresStore, create_pool
 from db.redis_bus import RedisBus
-from tests.support.api import Client, bearer, seed_users, token_for
+from tests.support.api import Client, bearer, command_body, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
 from web.typedefs import actors_key, hub_key
@@ -191,11 +191,7 @@ async def test_a_stream_that_cannot_read_postgres_closes_with_1013_and_resumes_a
         vehicle = client.app[actors_key].vehicles()[0]
         posted = await client.post(
             "/api/v1/commands",
-            json={
-                "vehicle_id": str(vehicle.vehicle_id),
-                "command_name": "ReadDTC",
-                "command_params": {"ecuAddress": f"0x{vehicle.profile.ecus[0].address:02X}"},
-            },
+            json=command_body(vehicle),
             headers=bearer(token),
         )
         command_id = (await posted.json())["command_id"]

@@ -11,6 +11,7 @@ from attrs import frozen
 
 from db.events import EventBus
 from db.repositories import Store
+from sovd.fleet import VehicleIdentity
 from web.auth.accounts import create_user
 from web.auth.passwords import PasswordHasher
 from web.config import Config
@@ -63,3 +64,12 @@ async def token_for(client: Client, name: str) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def command_body(vehicle: VehicleIdentity, name: str = "ReadDTC", **params: Any) -> dict[str, Any]:
+    """A POST /api/v1/commands body for the vehicle's first ECU."""
+    return {
+        "vehicle_id": str(vehicle.vehicle_id),
+        "command_name": name,
+        "command_params": {"ecuAddress": f"0x{vehicle.profile.ecus[0].address:02X}", **params},
+    }

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from db.memory import MemoryStore
 from db.repositories import StatusChange, StoreUnavailable, WriteBatch
 from sovd.records import Command, Response, new_id, utc_now
-from tests.support.api import Client, bearer, seed_users, token_for
+from tests.support.api import Client, bearer, command_body, seed_users, token_for
 from web.commands import stream
 from web.config import Config
 from web.typedefs import actors_key
@@ -40,11 +40,7 @@ async def test_a_failing_store_closes_the_stream_with_a_code(
     vehicle = client.app[actors_key].vehicles()[0]
     submitted = await client.post(
         "/api/v1/commands",
-        json={
-            "vehicle_id": str(vehicle.vehicle_id),
-            "command_name": "ReadDTC",
-            "command_params": {"ecuAddress": f"0x{vehicle.profile.ecus[0].address:02X}"},
-        },
+        json=command_body(vehicle),
         headers=bearer(token),
     )
     command_id = (await submitted.json())["command_id"]
