@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-import attrs
 import orjson
 
 from db.repositories import StatusChange, WriteBatch
@@ -102,32 +101,30 @@ def batch_statement(batch: WriteBatch) -> tuple[str, list[list[Any]]] | None:
     latest: dict[UUID, StatusChange] = {}
     for change in batch.status_changes:
         latest[change.command_id] = change
-    commands = list(batch.new_commands)
-    for i, command in enumerate(commands):
-        folded = latest.pop(command.command_id, None)
-        if folded is not None:
-            change = folded
-            commands[i] = attrs.evolve(
-                command,
-                status=change.status,
-                error_message=change.error_message,
-                completed_at=change.completed_at,
-            )
-    rows: dict[str, list[tuple[Any, ...]]] = {
-        "new_commands": [
+    new_commands: list[tuple[Any, ...]] = []
+    for c in batch.new_commands:
+        # A status change of a command in the same batch is folded into its new row.
+        folded = latest.pop(c.command_id, None)
+        status, error_message, completed_at = (
+            (c.status, c.error_message, c.completed_at)
+            if folded is None
+            else (folded.status, folded.error_message, folded.completed_at)
+        )
+        new_commands.append(
             (
                 c.command_id,
                 c.user_id,
                 c.vehicle_id,
                 c.command_name,
                 json_text(c.command_params),
-                c.status,
+                status,
                 c.submitted_at,
-                c.error_message,
-                c.completed_at,
+                error_message,
+                completed_at,
             )
-            for c in commands
-        ],
+        )
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "new_commands": new_commands,
         "status_changes": [
             (c.command_id, c.status, c.error_message, c.completed_at) for c in latest.values()
         ],
