@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
-import attrs
 import orjson
 import structlog
 from attrs import Factory, frozen
@@ -21,7 +20,8 @@ from db.writer import BatchWriter
 from sovd import strict
 from sovd.errors import SovdError
 from sovd.records import AuditEntry, Command, new_id, utc_now
-from web.auth.service import AuthenticatedUser, ClientInfo
+from web.auth.service import ClientInfo
+from web.auth.tokens import AuthenticatedUser
 from web.commands.pipeline import (
     CommandPipeline,
     Outcome,
@@ -212,7 +212,7 @@ class CommandService:
             self._actors.release(command.vehicle_id)
             raise
         assert accept.done is not None
-        tracked = attrs.evolve(tracked, accept=accept)
+        tracked = tracked.stored_by(accept)
         gate: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         try:
             outcome = self._queue(command, tracked, parsed, await_outcome, gate)
