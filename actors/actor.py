@@ -98,6 +98,7 @@ class VehicleActor:
     __slots__ = (
         "_halt",
         "_halted_queued",
+        "_idle_since",
         "_in_flight",
         "_latency",
         "_mailbox",
@@ -123,6 +124,7 @@ class VehicleActor:
         self._halt = False
         self._halted_queued: set[UUID] | None = None
         self._passivation: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
         self._pause: asyncio.Future[None] | None = None
         self._reserved = 0
 
@@ -206,8 +208,6 @@ class VehicleActor:
         mailbox = self._mailbox
         if mailbox is None:
             mailbox = self._activate()
-        if self._passivation is not None:
-            self.cancel_passivation()
         mailbox.append(envelope)
         if self._task is None:
             task = asyncio.get_running_loop().create_task(
@@ -318,9 +318,24 @@ class VehicleActor:
             return
         if after <= 0:
             self._passivate()
+            return
+        # One timer per quiet spell, not one per drain: a busy actor re-arms it only when it
+        # fires, for what is left of the spell since its last command.
+        loop = asyncio.get_running_loop()
+        self._idle_since = loop.time()
+        if self._passivation is None:
+            self._passivation = loop.call_later(after, self._passivation_due)
+
+    def _passivation_due(self) -> None:
+        self._passivation = None
+        after = self._runtime.passivate_after_s
+        if self._task is not None or self._mailbox or after is None:
+            return  # busy: the end of its drain starts the quiet spell again
+        left = self._idle_since + after - asyncio.get_running_loop().time()
+        if left > 0:
+            self._passivation = asyncio.get_running_loop().call_later(left, self._passivation_due)
         else:
-            loop = asyncio.get_running_loop()
-            self._passivation = loop.call_later(after, self._passivate)
+            self._passivate()
 
     async def _run(self, envelope: Envelope, log: FilteringBoundLogger) -> None:
         """One command: in_progress, the chunks, the terminal status. Every sink call is
