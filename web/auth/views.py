@@ -54,6 +54,8 @@ def client_of(request: web.Request) -> ClientInfo:
 def readable(header_value: str) -> str:
     """A header value as text that any store or log takes: bytes that were not UTF-8 (kept by
     the HTTP parser as lone surrogates) and control characters become U+FFFD."""
+    if header_value.isprintable():  # surrogates are not printable either
+        return header_value
     text = header_value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
