@@ -17,7 +17,8 @@ from actors.system import ActorSystem
 from db.events import EventBus
 from db.repositories import Store
 from db.writer import BatchWriter
-from web.auth.service import AuthenticatedUser, AuthService
+from web.auth.service import AuthService
+from web.auth.tokens import AuthenticatedUser
 from web.cluster.node import ClusterNode
 from web.commands.pipeline import CommandPipeline
 from web.commands.service import CommandService

@@ -17,7 +17,7 @@ from web.app import create_app
 from web.auth.accounts import create_user
 from web.auth.guards import ensure_visible
 from web.auth.passwords import PasswordHasher
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.auth.websocket import accept_websocket
 from web.config import Config
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from sovd.records import ROLES, Role
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.problems import ApiError
 from web.typedefs import auth_service_key, current_user_key
 
@@ -96,7 +96,7 @@ async def _authenticate(request: web.Request) -> AuthenticatedUser:
         raise not_authenticated()
     user = await request.app[auth_service_key].authenticate(token)
     request[current_user_key] = user
-    structlog.contextvars.bind_contextvars(user_id=str(user.user_id))
+    structlog.contextvars.bind_contextvars(user_id=user.log_id)
     return user
 
 

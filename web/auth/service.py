@@ -12,11 +12,11 @@ import structlog
 from attrs import frozen
 
 from db.repositories import Store
-from sovd.records import AuditEntry, RefreshSession, Role, User, utc_now
+from sovd.records import AuditEntry, RefreshSession, User, utc_now
 from web.auth.passwords import PasswordHasher
 from web.auth.revocation import RevocationChecks
 from web.auth.throttle import LoginThrottle, LoginThrottled
-from web.auth.tokens import InvalidToken, TokenCodec, refresh_token_digest
+from web.auth.tokens import AuthenticatedUser, InvalidToken, TokenCodec, refresh_token_digest
 from web.problems import ApiError
 
 log = structlog.get_logger(__name__)
@@ -29,21 +29,6 @@ def successor_of(session_id: UUID) -> UUID:
     """The id of the refresh session a rotation of `session_id` creates; derived, so every
     process finds it without storing the link."""
     return uuid5(_SUCCESSORS, str(session_id))
-
-
-@frozen
-class AuthenticatedUser:
-    """Who sent the request, as its access token says; `session_id` is the login family."""
-
-    user_id: UUID
-    username: str
-    role: Role
-    session_id: UUID
-    token_id: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 @frozen
@@ -267,13 +252,7 @@ class AuthService:
             self._revoked.add(claims.session_id)
             log.debug("access_token_rejected", reason="revoked")
             raise invalid_access_token()
-        return AuthenticatedUser(
-            user_id=claims.user_id,
-            username=claims.username,
-            role=claims.role,
-            session_id=claims.session_id,
-            token_id=claims.token_id,
-        )
+        return claims.user
 
     async def profile(self, user: AuthenticatedUser) -> User:
         record = await self._store.users.get(user.user_id)

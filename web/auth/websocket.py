@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from aiohttp import WSCloseCode, hdrs, web
 
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.problems import ApiError
 from web.typedefs import auth_service_key, config_key, current_user_key
 

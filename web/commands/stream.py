@@ -23,7 +23,7 @@ from db.events import BusUnavailable
 from db.repositories import StoreUnavailable
 from sovd.records import COMMAND_STATUSES, TERMINAL_STATUSES
 from web.auth.guards import ensure_role, ensure_visible
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.auth.websocket import accept_websocket
 from web.commands.pipeline import (
     response_channel,

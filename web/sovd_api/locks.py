@@ -15,7 +15,7 @@ from db.repositories import SovdLock
 from sovd.entities import Component
 from sovd.records import new_id, utc_now
 from web.auth.guards import current_user, require_role
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.sovd_api.common import check_query, component_of, read_body, respond, vehicle_of
 from web.sovd_api.errors import SovdApiError, invalid_request, resource_not_found
 from web.sovd_api.locking import entity_key, entity_uri, expiration_stamp, lock_conflict

@@ -23,7 +23,7 @@ from sovd.dids import DidInfo
 from sovd.entities import Component
 from sovd.records import new_id, utc_now
 from web.auth.guards import current_user
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.problems import problem_for
 from web.sovd_api.common import (
     check_query,

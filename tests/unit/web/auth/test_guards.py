@@ -14,7 +14,7 @@ from web.auth.guards import (
     request_token,
     require_role,
 )
-from web.auth.service import AuthenticatedUser
+from web.auth.tokens import AuthenticatedUser
 from web.problems import ApiError
 
 
