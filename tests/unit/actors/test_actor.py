@@ -362,6 +362,29 @@ async def test_passivation_after_a_quiet_spell(
     assert actor.state is not None
 
 
+async def test_a_command_in_the_quiet_spell_starts_it_again(
+    make_system: MakeSystem, golf: FleetSpec, log_watch: Any
+) -> None:
+    """The passivation timer armed after the first command fires while the vehicle has been
+    quiet for less than the delay (a second command came meanwhile): it waits out the rest."""
+    after = 0.2
+    system = make_system(passivate_after_s=after)
+    vehicle_id = first_vehicle(system, golf)
+    actor = system.get(vehicle_id)
+    loop = asyncio.get_running_loop()
+
+    submit(system, vehicle_id, "ReadDTC", ecuAddress="0x01")
+    await system.drain()
+    await asyncio.sleep(after / 2)  # simulated quiet time, not a wait for an event
+    submit(system, vehicle_id, "ReadDTC", ecuAddress="0x01")
+    await system.drain()
+    last_command_done = loop.time()
+
+    await log_watch.wait_for("actor_passivated")
+    assert loop.time() - last_command_done >= after * 0.95
+    assert not actor.is_active
+
+
 async def test_new_work_cancels_a_pending_passivation(
     make_system: MakeSystem, golf: FleetSpec
 ) -> None:
