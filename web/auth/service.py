@@ -246,13 +246,14 @@ class AuthService:
         except InvalidToken as exc:
             log.debug("access_token_rejected", reason=exc.reason)
             raise invalid_access_token() from None
-        if claims.session_id in self._revoked:
+        user = claims.user
+        if user.session_id in self._revoked:
             raise invalid_access_token()
-        if await self._revocations.is_revoked(claims.session_id):
-            self._revoked.add(claims.session_id)
+        if await self._revocations.is_revoked(user.session_id):
+            self._revoked.add(user.session_id)
             log.debug("access_token_rejected", reason="revoked")
             raise invalid_access_token()
-        return claims.user
+        return user
 
     async def profile(self, user: AuthenticatedUser) -> User:
         record = await self._store.users.get(user.user_id)

@@ -54,20 +54,11 @@ class AuthenticatedUser:
 
 @frozen
 class AccessClaims:
-    user_id: UUID
-    username: str
-    role: Role
-    session_id: UUID
-    token_id: str
-    expires_at: int
-    # Made with the claims, so the requests that repeat a verified token share it.
-    user: AuthenticatedUser = field(eq=False, repr=False)
+    """A verified access token: who it names (one object for every request that repeats the
+    token) and when it expires."""
 
-    @user.default
-    def _user(self) -> AuthenticatedUser:
-        return AuthenticatedUser(
-            self.user_id, self.username, self.role, self.session_id, self.token_id
-        )
+    user: AuthenticatedUser
+    expires_at: int
 
 
 @frozen
@@ -196,14 +187,14 @@ class TokenCodec:
             raise InvalidToken("claims")
         if not isinstance(username, str) or not username:
             raise InvalidToken("claims")
-        return AccessClaims(
+        user = AuthenticatedUser(
             user_id=user_id,
             username=username,
             role=cast(Role, role),
             session_id=_uuid(claims["sid"]),
             token_id=claims["jti"],
-            expires_at=claims["exp"],
         )
+        return AccessClaims(user, claims["exp"])
 
     def verify_refresh(self, token: str) -> RefreshClaims:
         claims = self._decode(token, "refresh")

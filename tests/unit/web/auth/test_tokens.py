@@ -44,10 +44,11 @@ def test_an_access_token_round_trips(codec: TokenCodec) -> None:
     token = codec.mint_access(
         user_id=USER_ID, username="alice", role="engineer", session_id=SESSION_ID
     )
-    claims = codec.verify_access(token)
+    user = codec.verify_access(token).user
 
-    assert (claims.user_id, claims.username, claims.role) == (USER_ID, "alice", "engineer")
-    assert claims.session_id == SESSION_ID
+    assert (user.user_id, user.username, user.role) == (USER_ID, "alice", "engineer")
+    assert user.session_id == SESSION_ID
+    assert user.log_id == str(USER_ID)
     raw = jwt.get_unverified_claims(token)
     assert set(raw) == {
         "sub",
