@@ -55,6 +55,10 @@ SERVER_UNAVAILABLE: tuple[type[asyncpg.PostgresError], ...] = (
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
     asyncpg.PostgresSystemError,
+    # A new connection refused: the database is gone (dropped, or being restored under
+    # its name), or the role or its password changed since the pool first connected.
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
 )
 
 

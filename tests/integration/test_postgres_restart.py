@@ -20,6 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from db.events import InProcessBus
 from db.postgres import GuardedPool, PostgresStore, create_pool
 from db.redis_bus import RedisBus
+from tests.conftest import fresh_database
 from tests.support.api import Client, bearer, command_body, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
@@ -219,3 +220,33 @@ async def test_a_stream_that_cannot_read_postgres_closes_with_1013_and_resumes_a
         await bus.close()
         await pg_proxy.stop()
         await redis_proxy.stop()
+
+
+async def test_a_database_dropped_under_the_server_answers_503_never_500(
+    make_client: MakeClient, config: Config
+) -> None:
+    """The pool's new connections are refused with 3D000 (database does not exist): the
+    store is unavailable, as while PostgreSQL restarts, not a server error."""
+    async with fresh_database() as dsn:
+        store = PostgresStore(await create_pool(dsn, min_size=1, max_size=2))
+        client = await make_client(store=store, bus=InProcessBus())
+        try:
+            await seed_users(store, config)
+            token = await token_for(client, "alice")
+            vehicle = client.app[actors_key].vehicles()[0]
+            admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+            try:
+                await admin.execute(f'DROP DATABASE "{urlsplit(dsn).path[1:]}" WITH (FORCE)')
+            finally:
+                await admin.close()
+            for method, path, body in (
+                ("POST", "/api/v1/commands", command_body(vehicle)),
+                ("GET", "/api/v1/commands?limit=5", None),
+                ("GET", "/api/v1/auth/me", None),
+            ):
+                async with client.request(method, path, json=body, headers=bearer(token)) as r:
+                    assert r.status == 503, f"{method} {path}: {r.status} {await r.text()}"
+                    assert r.headers.get("Retry-After")
+        finally:
+            await client.close()
+            await store.close()
