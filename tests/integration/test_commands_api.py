@@ -173,6 +173,39 @@ async def test_list_filters_by_status_and_dates_and_rejects_bad_queries(client: 
     assert fields == {"status", "limit", "start_date", "colour"}
 
 
+async def test_a_command_leaves_its_submission_and_completion_in_the_audit_log(
+    client: Client,
+) -> None:
+    alice, root = await token_for(client, "alice"), await token_for(client, "root")
+    document = body(client)
+    submitted = await submit(client, alice, document, **{"User-Agent": "audit-test/2.0"})
+    command_id = (await submitted.json())["command_id"]
+    command = await wait_terminal(client, alice, command_id)
+    assert command["status"] == "completed"
+
+    listed = await client.get(
+        f"/api/v1/audit-logs?user_id={command['user_id']}", headers=bearer(root)
+    )
+    assert listed.status == 200
+    entries = {e["action"]: e for e in (await listed.json())["audit_logs"]}
+    assert {"command_submitted", "command_completed"} <= set(entries)
+    for action in ("command_submitted", "command_completed"):
+        entry = entries[action]
+        assert (entry["command_id"], entry["entity_id"]) == (command_id, command_id)
+        assert entry["vehicle_id"] == document["vehicle_id"]
+        assert entry["entity_type"] == "command"
+    done = entries["command_completed"]
+    assert done["details"] == {
+        "status": "completed",
+        "error_message": None,
+        "command_name": "ReadDTC",
+    }
+    assert datetime.fromisoformat(done["timestamp"]) == datetime.fromisoformat(
+        command["completed_at"]
+    )
+    assert entries["command_submitted"]["user_agent"] == "audit-test/2.0"
+
+
 async def test_command_types_describe_the_registry(client: Client) -> None:
     token = await token_for(client, "vera")
     types = await (await client.get("/api/v1/command-types", headers=bearer(token))).json()
