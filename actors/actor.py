@@ -331,9 +331,10 @@ class VehicleActor:
         after = self._runtime.passivate_after_s
         if self._task is not None or self._mailbox or after is None:
             return  # busy: the end of its drain starts the quiet spell again
-        left = self._idle_since + after - asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        left = self._idle_since + after - loop.time()
         if left > 0:
-            self._passivation = asyncio.get_running_loop().call_later(left, self._passivation_due)
+            self._passivation = loop.call_later(left, self._passivation_due)
         else:
             self._passivate()
 

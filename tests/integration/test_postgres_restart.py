@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from db.events import InProcessBus
 from db.postgres import GuardedPool, PostgresStore, create_pool
 from db.redis_bus import RedisBus
-from tests.conftest import fresh_database
+from tests.conftest import ADMIN_DSN, fresh_database
 from tests.support.api import Client, bearer, command_body, seed_users, token_for
 from tests.support.proxy import CuttableProxy
 from web.config import Config
@@ -234,7 +234,7 @@ async def test_a_database_dropped_under_the_server_answers_503_never_500(
             await seed_users(store, config)
             token = await token_for(client, "alice")
             vehicle = client.app[actors_key].vehicles()[0]
-            admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+            admin = await asyncpg.connect(ADMIN_DSN)
             try:
                 await admin.execute(f'DROP DATABASE "{urlsplit(dsn).path[1:]}" WITH (FORCE)')
             finally:
