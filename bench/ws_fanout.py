@@ -10,6 +10,13 @@ subscriber is measured; then `sovd-sim loadtest` offers commands at a fixed rate
 vehicle answered; the commit follows within a batch). It prints the delivery percentiles,
 events per second delivered, and the server's CPU.
 
+The figures are the steady state's: a warm-up run at the same rate comes first (`--warmup`,
+2 s; its percentiles are printed apart), since the first command to each vehicle also reads
+its state from PostgreSQL. The subscribers' process is the measuring instrument, so its own
+garbage collector is off while it measures: with 10,000 connections open, one of its
+collections paused it for about 60 ms, and every event arriving meanwhile counted as late.
+Its event-loop lag is printed, to show what it still adds.
+
     .venv/bin/python bench/ws_fanout.py [--subscribers 10000] [--fleet-feeds 10] [--rate 1000]
 """
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -33,6 +41,8 @@ from pipeline import (
     cli_module,
     free_port,
     fresh_database,
+    gc_line,
+    gc_pauses,
     machine_speed_s,
     run,
     wait_ready,
@@ -62,9 +72,13 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+LAG_PROBE_S = 0.005
+
+
 class Subscribers:
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.fleet_delays: list[float] = []
         self.received = 0
         self.closed = 0
         self.measuring = False
@@ -81,9 +95,30 @@ class Subscribers:
                     if self.measuring and event.get("completed_at"):
                         done = datetime.fromisoformat(event["completed_at"]).timestamp()
                         self.delays.append(time.time() - done)
+                        if "/ws/fleet" in url:
+                            self.fleet_delays.append(time.time() - done)
         finally:
             opened.set()
             self.closed += 1
+
+    def restart(self) -> None:
+        """Forgets what was measured so far."""
+        self.delays, self.fleet_delays = [], []
+
+
+async def loop_lag(lags: list[float]) -> None:
+    """How late this process wakes up for a short sleep: the delay it adds to what it times."""
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(LAG_PROBE_S)
+        lags.append(time.monotonic() - started - LAG_PROBE_S)
+
+
+def spread(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
+        f"max {percentile(values, 100):.1f} ms"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -155,27 +190,42 @@ async def measure(args: argparse.Namespace, url: str, env: dict[str, str], pid: 
             f"{rss_after / 2**20:.0f} MiB, {(rss_after - rss_before) / max(1, open_now):.0f} "
             "bytes per idle subscriber"
         )
+        load = (
+            "loadtest", "--url", url, "--rate", str(args.rate), "--vehicles",
+            str(args.vehicles), "--quiet",
+        )  # fmt: skip
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        lags: list[float] = []
+        lag_probe = asyncio.create_task(loop_lag(lags))
         subscribers.measuring = True
+        if args.warmup > 0:
+            await run(*load, "--duration", str(args.warmup), env=env)
+            print(f"warm-up: {args.warmup:g} s at {args.rate}/s, delivery after completion "
+                  f"{spread(subscribers.delays)}")  # fmt: skip
+            subscribers.restart()
+            lags.clear()
         received_before = subscribers.received
-        before = cpu_seconds()
+        before, gc_before = cpu_seconds(), gc_pauses(url)
         own_before = time.process_time()
         load_started = time.monotonic()
-        out = await run(
-            "loadtest", "--url", url, "--rate", str(args.rate), "--duration",
-            str(args.duration), "--vehicles", str(args.vehicles), "--quiet", env=env,
-        )  # fmt: skip
+        out = await run(*load, "--duration", str(args.duration), env=env)
         elapsed = time.monotonic() - load_started
-        after = cpu_seconds()
+        after, gc_after = cpu_seconds(), gc_pauses(url)
         own_cpu = time.process_time() - own_before
+        lag_probe.cancel()
+        gc.enable()
         delays = subscribers.delays
         delivered = subscribers.received - received_before
         completed = next((line for line in out.splitlines() if "completed commands/s" in line), "?")
         print(f"load: {args.rate}/s offered for {args.duration:g} s; {completed.strip()}")
         print(
             f"delivered {delivered} events ({delivered / elapsed:.0f}/s) to subscribers; "
-            f"delivery after completion p50 {percentile(delays, 50):.1f} ms, "
-            f"p99 {percentile(delays, 99):.1f} ms, max {percentile(delays, 100):.1f} ms"
+            f"delivery after completion {spread(delays)}"
         )
+        print(f"of which fleet feeds: {spread(subscribers.fleet_delays)}")
+        print(f"subscribers' event-loop lag: {spread(lags)}")
         server_cpu = used(before, after, of_process(pid))
         every = used(before, after, lambda key: True)
         print(f"server CPU {server_cpu:.1f} s over {elapsed:.1f} s ({server_cpu / elapsed:.0%})")
@@ -186,6 +236,7 @@ async def measure(args: argparse.Namespace, url: str, env: dict[str, str], pid: 
             f"{every:.1f} s of {elapsed * (os.cpu_count() or 1):.1f} s available "
             f"({every / (elapsed * (os.cpu_count() or 1)):.0%})"
         )
+        print(gc_line(gc_before, gc_after))
         print(f"subscribers still open at the end: {len(tasks) - subscribers.closed}")
         for task in tasks:
             task.cancel()
@@ -199,4 +250,5 @@ if __name__ == "__main__":
     parser.add_argument("--vehicles", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=1000, help="commands/s offered")
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load first")
     asyncio.run(main(parser.parse_args()))
