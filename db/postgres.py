@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -106,10 +108,33 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+# How long a connection keeps the plans it made. A generic plan (see SESSION_SETTINGS) is made
+# against the tables as they are when a statement first runs, and kept until something
+# invalidates it: an ANALYZE, which never comes with autovacuum off. The status update planned
+# while `commands` was nearly empty joined it by a sequential scan, and went on scanning the
+# whole table in every batch as it grew (50 million rows read in a one-minute benchmark, and
+# PostgreSQL's CPU per command rising run after run). So a connection's plans are dropped
+# when it goes back to the pool once they are older than their lifetime, and the next use
+# plans against the tables as they are. The lifetime doubles from the first second up to a
+# minute: tables grow fastest, relative to their size, just after a fresh start.
+FIRST_PLAN_LIFETIME_S = 1.0
+LONGEST_PLAN_LIFETIME_S = 60.0
+# Per connection: (when its plans were last dropped or first used, their lifetime).
+_plans: weakref.WeakKeyDictionary[asyncpg.Connection, tuple[float, float]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Pool release hook. The store leaves no session state behind (no SET, LISTEN, advisory
     lock, open cursor or lasting temporary table), so the default reset query, a round trip
-    on every release, is skipped; asyncpg still rolls back a transaction left open."""
+    on every release, is skipped; asyncpg still rolls back a transaction left open. Plans
+    past their lifetime are discarded, one round trip each time."""
+    now = time.monotonic()
+    planned_at, lifetime = _plans.setdefault(conn, (now, FIRST_PLAN_LIFETIME_S))
+    if now - planned_at >= lifetime:
+        _plans[conn] = now, min(lifetime * 2, LONGEST_PLAN_LIFETIME_S)
+        await conn.execute("DISCARD PLANS")
 
 
 # Every statement the store sends has a fixed text with parameters, so PostgreSQL may plan
