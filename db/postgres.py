@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -108,32 +107,50 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook. The store leaves no session state behind (no SET, LISTEN, advisory
+    lock, open cursor or lasting temporary table), so the default reset query, a round trip
+    on every release, is skipped; asyncpg still rolls back a transaction left open."""
+
+
 # How long a connection keeps the plans it made. A generic plan (see SESSION_SETTINGS) is made
 # against the tables as they are when a statement first runs, and kept until something
 # invalidates it: an ANALYZE, which never comes with autovacuum off. The status update planned
 # while `commands` was nearly empty joined it by a sequential scan, and went on scanning the
 # whole table in every batch as it grew (50 million rows read in a one-minute benchmark, and
-# PostgreSQL's CPU per command rising run after run). So a connection's plans are dropped
-# when it goes back to the pool once they are older than their lifetime, and the next use
-# plans against the tables as they are. The lifetime doubles from the first second up to a
-# minute: tables grow fastest, relative to their size, just after a fresh start.
+# PostgreSQL's CPU per command rising run after run). So a connection taken from the pool
+# first drops its plans once they are older than their lifetime, and its next statement is
+# planned against the tables as they are. The lifetime doubles from the first second up to a
+# minute: tables grow fastest, relative to their size, just after a fresh start. This is done
+# on taking rather than on giving back: a failure then comes before the caller's statement,
+# never after a statement that took effect.
 FIRST_PLAN_LIFETIME_S = 1.0
 LONGEST_PLAN_LIFETIME_S = 60.0
-# Per connection: (when its plans were last dropped or first used, their lifetime).
-_plans: weakref.WeakKeyDictionary[asyncpg.Connection, tuple[float, float]] = (
-    weakref.WeakKeyDictionary()
-)
+# Per server process (one per connection): when its plans were last dropped or first used,
+# and their lifetime. Entries of closed connections are few (one per reconnection) and
+# dropped past MAX_PLAN_ENTRIES.
+MAX_PLAN_ENTRIES = 1000
+_plans: dict[int, tuple[float, float]] = {}
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool release hook. The store leaves no session state behind (no SET, LISTEN, advisory
-    lock, open cursor or lasting temporary table), so the default reset query, a round trip
-    on every release, is skipped; asyncpg still rolls back a transaction left open. Plans
-    past their lifetime are discarded, one round trip each time."""
-    now = time.monotonic()
-    planned_at, lifetime = _plans.setdefault(conn, (now, FIRST_PLAN_LIFETIME_S))
-    if now - planned_at >= lifetime:
-        _plans[conn] = now, min(lifetime * 2, LONGEST_PLAN_LIFETIME_S)
+def plans_expired(backend: int, now: float) -> bool:
+    """Whether the plans of the connection served by server process `backend` are past their
+    lifetime at `now` (monotonic seconds); if so, the next lifetime starts now."""
+    known = _plans.get(backend)
+    if known is None:
+        if len(_plans) >= MAX_PLAN_ENTRIES:
+            _plans.clear()
+        _plans[backend] = now, FIRST_PLAN_LIFETIME_S
+        return False
+    planned_at, lifetime = known
+    if now - planned_at < lifetime:
+        return False
+    _plans[backend] = now, min(lifetime * 2, LONGEST_PLAN_LIFETIME_S)
+    return True
+
+
+async def _expire_plans(conn: PoolConnectionProxy) -> None:
+    if plans_expired(conn.get_server_pid(), time.monotonic()):
         await conn.execute("DISCARD PLANS")
 
 
@@ -197,6 +214,7 @@ class GuardedPool:
         try:
             async with self.pool.acquire(timeout=acquire_timeout_s) as conn:
                 try:
+                    await _expire_plans(conn)
                     yield conn
                 except BaseException as exc:
                     if _interrupted(exc):

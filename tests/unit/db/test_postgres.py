@@ -1,12 +1,13 @@
 """Which driver errors the PostgreSQL store reports as StoreUnavailable (503) or DuplicateKey,
-and which it lets through as bugs."""
+and which it lets through as bugs; when a connection's plans expire."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
-from db.postgres import store_error
+from db import postgres
+from db.postgres import plans_expired, store_error
 from db.repositories import DuplicateKey, StoreUnavailable
 
 
@@ -52,3 +53,21 @@ def test_errors_saying_the_statement_is_wrong_stay_bugs(error: Exception) -> Non
 def test_a_taken_unique_key_is_a_duplicate_key() -> None:
     error = store_error(asyncpg.UniqueViolationError("duplicate key value"))
     assert isinstance(error, DuplicateKey)
+
+
+def test_a_connections_plans_last_a_second_then_twice_as_long_each_time_up_to_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres, "_plans", {})
+    backend = 4242
+    assert not plans_expired(backend, 100.0)  # first use: the first lifetime starts
+    assert not plans_expired(backend, 100.9)
+    expired_at = []
+    now = 100.0
+    while now < 400.0:
+        now += 0.5
+        if plans_expired(backend, now):
+            expired_at.append(now)
+    assert expired_at[:7] == [101.0, 103.0, 107.0, 115.0, 131.0, 163.0, 223.0]
+    assert expired_at[7:] == [283.0, 343.0]  # capped at LONGEST_PLAN_LIFETIME_S
+    assert not plans_expired(7, 400.0)  # each connection has a lifetime of its own
