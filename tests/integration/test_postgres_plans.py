@@ -31,12 +31,14 @@ FROM generate_series(1, $3)
 async def status_update_plan(pool: asyncpg.Pool) -> str:
     """The plan the pool's connection runs a batch of status updates alone with now."""
     async with pool.acquire() as conn:
-        name = await conn.fetchval(
-            "SELECT name FROM pg_prepared_statements"
+        prepared = await conn.fetchrow(
+            "SELECT name, cardinality(parameter_types) AS parameters"
+            " FROM pg_prepared_statements"
             " WHERE starts_with(statement, 'WITH status_changes AS')"
         )
-        assert name is not None, "the status update was never prepared"
-        rows = await conn.fetch(f'EXPLAIN EXECUTE "{name}" (NULL, NULL, NULL, NULL)')
+        assert prepared is not None, "the status update was never prepared"
+        nulls = ", ".join(["NULL"] * prepared["parameters"])
+        rows = await conn.fetch(f'EXPLAIN EXECUTE "{prepared["name"]}" ({nulls})')
     return "\n".join(row[0] for row in rows)
 
 
