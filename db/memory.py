@@ -429,6 +429,9 @@ class MemoryVehicleStates:
     async def get(self, vehicle_id: UUID) -> dict[str, Any] | None:
         return self._states.get(vehicle_id)
 
+    async def get_many(self, vehicle_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+        return {v: self._states[v] for v in vehicle_ids if v in self._states}
+
     def put(self, states: Sequence[StoredState]) -> None:
         for stored in states:
             self._states[stored.vehicle_id] = stored.state

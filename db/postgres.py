@@ -883,6 +883,13 @@ class PgVehicleStates:
         )
         return None if state is None else dict(state)
 
+    async def get_many(self, vehicle_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+        rows = await self._db.fetch(
+            "SELECT vehicle_id, state FROM vehicle_states WHERE vehicle_id = ANY($1::uuid[])",
+            list(vehicle_ids),
+        )
+        return {row["vehicle_id"]: dict(row["state"]) for row in rows}
+
 
 CURRENT_FENCES = (
     "SELECT partition, fence FROM cluster_fences WHERE partition = ANY($1::int[]) FOR SHARE"

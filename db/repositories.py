@@ -292,6 +292,10 @@ class VehicleStateRepository(Protocol):
         """The vehicle's last stored state; None before any command changed it."""
         ...
 
+    async def get_many(self, vehicle_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+        """The last stored states of those of the vehicles that have one."""
+        ...
+
 
 class Store(Protocol):
     """Everything the service keeps. `kind` names the backend in logs and health output."""

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from actors.latency import latency_model
 from actors.system import ActorSystem
+from db.coalesce import CoalescedLookups
 from db.events import Event, EventBus
 from db.redis_bus import RedisBus
 from db.writer import BatchWriter, Publisher
@@ -112,7 +113,9 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
         mailbox_size=config.simulation.mailbox_size,
         command_deadline_s=config.simulation.command_deadline_s,
         time_scale=config.simulation.time_scale,
-        load_state=store.vehicle_states.get if durable else None,
+        load_state=CoalescedLookups(store.vehicle_states.get_many, missing=None).get
+        if durable
+        else None,
     )
     hub.start()
     app[writer_key], app[pipeline_key], app[actors_key], app[hub_key] = (

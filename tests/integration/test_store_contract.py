@@ -530,3 +530,9 @@ async def test_a_vehicle_keeps_the_last_state_written_with_a_batch(store: Store)
 
     assert await store.vehicle_states.get(car.vehicle_id) == {"step": 2}
     assert await store.vehicle_states.get(van.vehicle_id) == {"step": 3, "nested": [1]}
+    stateless = a_vehicle(VINS[2])
+    await store.vehicles.upsert_many([stateless])
+    assert await store.vehicle_states.get_many(
+        [car.vehicle_id, van.vehicle_id, stateless.vehicle_id, uuid.uuid4()]
+    ) == {car.vehicle_id: {"step": 2}, van.vehicle_id: {"step": 3, "nested": [1]}}
+    assert await store.vehicle_states.get_many([]) == {}
