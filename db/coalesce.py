@@ -26,6 +26,7 @@ class CoalescedLookups(Generic[K, V]):
         self._missing = missing
         self._waiting: dict[K, list[asyncio.Future[V]]] = {}
         self._running = False
+        # The loop holds a running task only weakly: this reference keeps the lookup alive.
         self._task: asyncio.Task[None] | None = None
 
     async def get(self, key: K) -> V:

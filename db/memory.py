@@ -427,7 +427,7 @@ class MemoryVehicleStates:
         self._states: dict[UUID, dict[str, Any]] = {}
 
     async def get(self, vehicle_id: UUID) -> dict[str, Any] | None:
-        return self._states.get(vehicle_id)
+        return (await self.get_many([vehicle_id])).get(vehicle_id)
 
     async def get_many(self, vehicle_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
         return {v: self._states[v] for v in vehicle_ids if v in self._states}

@@ -878,10 +878,7 @@ class PgVehicleStates:
         self._db = db
 
     async def get(self, vehicle_id: UUID) -> dict[str, Any] | None:
-        state = await self._db.fetchval(
-            "SELECT state FROM vehicle_states WHERE vehicle_id = $1", vehicle_id
-        )
-        return None if state is None else dict(state)
+        return (await self.get_many([vehicle_id])).get(vehicle_id)
 
     async def get_many(self, vehicle_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
         rows = await self._db.fetch(

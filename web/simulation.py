@@ -107,15 +107,17 @@ async def simulation_ctx(app: web.Application) -> AsyncIterator[None]:
     durable = store.kind != "memory"
     pipeline = CommandPipeline(writer, metrics, app[command_stats_key], keep_vehicle_states=durable)
     low_ms, high_ms = config.simulation.latency_ms
+    # Actors waking up together read their stored states in one query.
+    load_state = (
+        CoalescedLookups(store.vehicle_states.get_many, missing=None).get if durable else None
+    )
     actors = ActorSystem(
         pipeline,
         latency=latency_model(LatencyRange(low_ms / 1000, high_ms / 1000)),
         mailbox_size=config.simulation.mailbox_size,
         command_deadline_s=config.simulation.command_deadline_s,
         time_scale=config.simulation.time_scale,
-        load_state=CoalescedLookups(store.vehicle_states.get_many, missing=None).get
-        if durable
-        else None,
+        load_state=load_state,
     )
     hub.start()
     app[writer_key], app[pipeline_key], app[actors_key], app[hub_key] = (
