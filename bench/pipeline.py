@@ -12,7 +12,8 @@ two versions in one run: `--against REF` serves that commit too (from a temporar
 worktree, on a database of its own) and alternates its runs with this tree's, then prints
 medians for both. Each rate's runs follow a warm-up at that rate (`--warmup`, 2 s), so the
 figures are the steady state's. `--floor-rate RATE` also loads `bench/floor.py`'s
-featureless server after each rate and prints completed/s as a share of what it answered.
+featureless server after each rate and prints completed/s as a share of what it answered,
+and what the target shares ask of the server's CPU per command.
 
     .venv/bin/python bench/pipeline.py [--rates 1000,2000,4000] [--duration 10] [--repeat 3]
     .venv/bin/python bench/pipeline.py --against HEAD~3 --modes "group commit" --repeat 3
@@ -48,6 +49,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "bench-admin-password"
 SECRET = "bench-secret-" + "b" * 40
 MODES = {"group commit": "2000", "one transaction per submission": "1"}
+TARGET_SHARES = (0.35, 0.5)  # SPEC §6: completed/s as a share of the featureless server
 
 
 def free_port() -> int:
@@ -158,14 +160,41 @@ class Plan:
         return {"vehicles": self.vehicles, "connections": self.connections}
 
 
-def figures(out: str, cpu: str) -> tuple[float, float, float]:
-    """(completed/s, POST-to-completed p99 ms, server CPU us per command) of one run."""
+Figures = tuple[float, float, float, float]
+
+
+def figures(out: str, cpu: str) -> Figures:
+    """(completed/s, POST-to-completed p99 ms, server CPU us per command, CPU us per command
+    of everything else on the machine: PostgreSQL, Redis and the load generator) of one run."""
     completed = re.search(r"completed commands/s: (\d+)", out)
     p99 = re.search(r"POST-to-completed ms:.* p99 ([\d.]+|nan)", out)
     server = re.search(r"server (\d+) us", cpu)
-    if completed is None or p99 is None or server is None:
+    others = re.search(r"PostgreSQL (\d+) us, Redis (\d+) us", cpu)
+    load = re.search(r"load generator CPU: .*\((\d+) us per command\)", out)
+    if completed is None or p99 is None or server is None or others is None or load is None:
         raise SystemExit(f"unexpected load test output:\n{out}\n{cpu}")
-    return float(completed[1]), float(p99[1]), float(server[1])
+    rest = float(others[1]) + float(others[2]) + float(load[1])
+    return float(completed[1]), float(p99[1]), float(server[1]), rest
+
+
+def budget_line(floor: float, server_us: float, rest_us: float) -> str:
+    """What SPEC §6's share of the floor asks of the process, in CPU per command: one
+    process completes at most one core's worth of commands, and the machine's cores are
+    shared with PostgreSQL, Redis and the load generator. Read it at a saturating rate: below
+    saturation the rest of the machine costs more per command than it would at the target."""
+    cores = os.cpu_count() or 1
+    parts = []
+    for share in TARGET_SHARES:
+        rate = share * floor
+        parts.append(
+            f"share {share} is {rate:,.0f}/s: at most {1e6 / rate:.0f} us of server CPU per "
+            f"command, {cores * 1e6 / rate - rest_us:.0f} us if the rest of the machine "
+            "costs what it did at this rate"
+        )
+    return (
+        f"   the target asks: {'; '.join(parts)} (now: server {server_us:.0f} us, "
+        f"PostgreSQL, Redis and the load generator {rest_us:.0f} us)"
+    )
 
 
 def machine_speed_s() -> float:
@@ -260,7 +289,7 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
             servers.append(await start_server(version, max_rows))
         print(f"\n== {mode} (write batch max rows {max_rows}) ==", flush=True)
         for rate in plan.rates:
-            runs: dict[str, list[tuple[float, float, float]]] = {v.label: [] for v in versions}
+            runs: dict[str, list[Figures]] = {v.label: [] for v in versions}
             if plan.warmup > 0:
                 for _, url, env in servers:
                     await load(url, env, rate, plan.warmup, **plan.load_options)
@@ -281,7 +310,7 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
             floor = await floor_answered(plan) if plan.floor_rate else None
             if plan.repeat > 1 or len(versions) > 1 or floor:
                 for version in versions:
-                    done, p99, server_us = (
+                    done, p99, server_us, rest_us = (
                         statistics.median(column)
                         for column in zip(*runs[version.label], strict=True)
                     )
@@ -292,6 +321,8 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
                         f"server CPU {server_us:.0f} us/command{share}",
                         flush=True,
                     )
+                    if floor:
+                        print(budget_line(floor, server_us, rest_us), flush=True)
     finally:
         for server, _, _ in servers:
             server.terminate()
