@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +23,8 @@ RESYNC: dict[str, Any] = {"event": "__resync__"}
 HUB_PATTERNS = ("response:*",)
 EVERYTHING = "*"
 Filter = Callable[[dict[str, Any]], bool]
+# Sends one event to a client; see `Listener.send_directly`.
+Sender = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 class Listener:
@@ -30,7 +32,14 @@ class Listener:
 
     A bounded buffer with one waiter: offering wakes the reader without a task per event, and
     an optional filter drops unwanted events before they are queued. A listener that
-    overflows keeps what it holds and then ends; so does one whose client left."""
+    overflows keeps what it holds and then ends; so does one whose client left.
+
+    With a sender (`send_directly`), an event offered while the reader waits with nothing
+    queued is sent at once, in the offering call, and the reader sleeps on: an idle
+    subscriber then costs no task wake-up per event, and renews no wait objects the garbage
+    collector would have to walk. A send that has to wait (the socket's buffer is full) is
+    finished by the reader, before anything queued meanwhile; a send that fails makes the
+    reader's `next()` raise its error."""
 
     def __init__(self, channel: str, capacity: int, keep: Filter | None = None) -> None:
         self.channel = channel
@@ -40,10 +49,17 @@ class Listener:
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False
         self.overflowed = asyncio.Event()
+        self._sender: Sender | None = None
+        self._unfinished: Resumed | None = None
+        self._failure: Exception | None = None
 
     @property
     def pending(self) -> int:
         return len(self._messages)
+
+    def send_directly(self, sender: Sender) -> None:
+        """From now on, events the reader is idle for go straight to `sender`."""
+        self._sender = sender
 
     def offer(self, message: dict[str, Any]) -> None:
         if self._ended or self.overflowed.is_set():
@@ -52,6 +68,9 @@ class Listener:
             return
         if len(self._messages) >= self.capacity:
             self.overflowed.set()
+        elif self._sender is not None and not self._messages and self._idle():
+            self._send_now(self._sender, message)
+            return
         else:
             self._messages.append(message)
         self._wake()
@@ -59,6 +78,23 @@ class Listener:
     def end(self) -> None:
         """No more events: `next()` answers None once the buffer is empty."""
         self._ended = True
+        self._wake()
+
+    def _idle(self) -> bool:
+        """The reader waits in `next()` and nothing it must finish is pending."""
+        waiter = self._waiter
+        return waiter is not None and not waiter.done()
+
+    def _send_now(self, sender: Sender, message: dict[str, Any]) -> None:
+        sending = sender(message)
+        try:
+            blocked_on = sending.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            self._failure = exc
+        else:
+            self._unfinished = Resumed(sending, blocked_on)
         self._wake()
 
     def _wake(self) -> None:
@@ -72,8 +108,17 @@ class Listener:
         return [messages.popleft() for _ in range(min(limit, len(messages)))]
 
     async def next(self) -> dict[str, Any] | None:
-        """The next message, or None once this listener has overflowed or ended."""
-        while not self._messages:
+        """The next message, or None once this listener has overflowed or ended. Raises
+        what a direct send raised."""
+        while True:
+            unfinished, self._unfinished = self._unfinished, None
+            if unfinished is not None:
+                await unfinished
+            failure, self._failure = self._failure, None
+            if failure is not None:
+                raise failure
+            if self._messages:
+                return self._messages.popleft()
             if self._ended or self.overflowed.is_set():
                 return None
             self._waiter = asyncio.get_running_loop().create_future()
@@ -81,7 +126,34 @@ class Listener:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._messages.popleft()
+
+
+class Resumed:
+    """A coroutine that was started by hand (`coroutine.send(None)`) and is waiting on what it
+    yielded, made awaitable: awaiting it hands that on to the awaiting task and drives the
+    coroutine to its end, passing cancellation in."""
+
+    __slots__ = ("_blocked_on", "_coroutine")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], blocked_on: Any) -> None:
+        self._coroutine = coroutine
+        self._blocked_on = blocked_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, yielded = self._coroutine, self._blocked_on
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:
+                try:
+                    yielded = coroutine.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                yielded = coroutine.send(sent)
+            except StopIteration:
+                return
 
 
 class EventHub:

@@ -320,6 +320,8 @@ async def _feed(
     request: web.Request, listener: Listener, ws: web.WebSocketResponse, batched: bool = False
 ) -> None:
     async with _open_stream(request, ws, listener) as reader:
+        if not batched:
+            listener.send_directly(lambda message: send_json(ws, _shown(message)))
         while True:
             message = await listener.next()
             if message is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from web.hub import RESYNC, Listener
 
 
@@ -60,3 +62,96 @@ async def test_what_is_queued_can_be_taken_at_once_up_to_a_limit() -> None:
     assert listener.take_queued(2) == [{"n": 0}, {"n": 1}]
     assert listener.take_queued(5) == [{"n": 2}]
     assert listener.take_queued(5) == []
+
+
+class Client:
+    """A sender that records what it sent; while `blocked` is set, each send waits for it
+    to be released, as a send to a full socket buffer waits for the socket to drain."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.blocked: asyncio.Future[None] | None = None
+        self.failure: Exception | None = None
+
+    async def send(self, message: dict[str, object]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if self.blocked is not None:
+            await self.blocked
+        self.sent.append(message)
+
+
+async def waiting_reader(listener: Listener) -> asyncio.Task[dict[str, object] | None]:
+    reader = asyncio.create_task(listener.next())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    return reader
+
+
+async def test_an_idle_reader_sleeps_on_while_its_events_are_sent_directly() -> None:
+    listener = Listener("*", capacity=4, keep=completed)
+    client = Client()
+    listener.send_directly(client.send)
+    reader = await waiting_reader(listener)
+    listener.offer({"n": 1, "status": "completed"})
+    listener.offer({"n": 2, "status": "pending"})
+    listener.offer(RESYNC)
+    # Sent within the offers themselves: nothing queued, the reader never woken.
+    assert client.sent == [{"n": 1, "status": "completed"}, RESYNC]
+    assert listener.pending == 0
+    await asyncio.sleep(0)
+    assert not reader.done()
+    listener.end()
+    assert await asyncio.wait_for(reader, 1) is None
+
+
+async def test_without_a_waiting_reader_events_are_queued_for_it() -> None:
+    listener = Listener("*", capacity=4)
+    client = Client()
+    listener.send_directly(client.send)
+    listener.offer({"n": 1})
+    assert client.sent == []
+    assert await listener.next() == {"n": 1}
+
+
+async def test_a_send_that_must_wait_is_finished_by_the_reader_before_what_came_after() -> None:
+    listener = Listener("*", capacity=4)
+    client = Client()
+    client.blocked = asyncio.get_running_loop().create_future()
+    listener.send_directly(client.send)
+    reader = await waiting_reader(listener)
+    listener.offer({"n": 1})  # starts, then waits for the socket
+    listener.offer({"n": 2})  # the reader has work now: queued
+    assert client.sent == []
+    assert listener.pending == 1
+    await asyncio.sleep(0)
+    assert not reader.done()  # finishing the first send holds the second back
+    client.blocked.set_result(None)
+    assert await asyncio.wait_for(reader, 1) == {"n": 2}
+    assert client.sent == [{"n": 1}]
+
+
+async def test_cancelling_the_reader_reaches_the_send_it_was_finishing() -> None:
+    listener = Listener("*", capacity=4)
+    client = Client()
+    client.blocked = asyncio.get_running_loop().create_future()
+    listener.send_directly(client.send)
+    reader = await waiting_reader(listener)
+    listener.offer({"n": 1})
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert client.blocked.cancelled()
+    assert client.sent == []
+
+
+async def test_a_failed_direct_send_is_raised_to_the_reader() -> None:
+    listener = Listener("*", capacity=4)
+    client = Client()
+    client.failure = ConnectionResetError("the client left")
+    listener.send_directly(client.send)
+    reader = await waiting_reader(listener)
+    listener.offer({"n": 1})
+    with pytest.raises(ConnectionResetError, match="the client left"):
+        await asyncio.wait_for(reader, 1)
