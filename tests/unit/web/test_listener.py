@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from web.hub import RESYNC, Listener
+from web.hub import RESYNC, Filter, Listener
 
 
 def completed(message: dict[str, object]) -> bool:
@@ -68,10 +68,16 @@ class Client:
     """A sender that records what it sent; while `blocked` is set, each send waits for it
     to be released, as a send to a full socket buffer waits for the socket to drain."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, blocking: bool = False, failure: Exception | None = None) -> None:
         self.sent: list[dict[str, object]] = []
-        self.blocked: asyncio.Future[None] | None = None
-        self.failure: Exception | None = None
+        self.blocked = asyncio.get_running_loop().create_future() if blocking else None
+        self.failure = failure
+
+    def listener(self, keep: Filter | None = None) -> Listener:
+        """A listener that sends to this client directly."""
+        listener = Listener("*", capacity=4, keep=keep)
+        listener.send_directly(self.send)
+        return listener
 
     async def send(self, message: dict[str, object]) -> None:
         if self.failure is not None:
@@ -89,9 +95,8 @@ async def waiting_reader(listener: Listener) -> asyncio.Task[dict[str, object] |
 
 
 async def test_an_idle_reader_sleeps_on_while_its_events_are_sent_directly() -> None:
-    listener = Listener("*", capacity=4, keep=completed)
     client = Client()
-    listener.send_directly(client.send)
+    listener = client.listener(keep=completed)
     reader = await waiting_reader(listener)
     listener.offer({"n": 1, "status": "completed"})
     listener.offer({"n": 2, "status": "pending"})
@@ -106,19 +111,16 @@ async def test_an_idle_reader_sleeps_on_while_its_events_are_sent_directly() -> 
 
 
 async def test_without_a_waiting_reader_events_are_queued_for_it() -> None:
-    listener = Listener("*", capacity=4)
     client = Client()
-    listener.send_directly(client.send)
+    listener = client.listener()
     listener.offer({"n": 1})
     assert client.sent == []
     assert await listener.next() == {"n": 1}
 
 
 async def test_a_send_that_must_wait_is_finished_by_the_reader_before_what_came_after() -> None:
-    listener = Listener("*", capacity=4)
-    client = Client()
-    client.blocked = asyncio.get_running_loop().create_future()
-    listener.send_directly(client.send)
+    client = Client(blocking=True)
+    listener = client.listener()
     reader = await waiting_reader(listener)
     listener.offer({"n": 1})  # starts, then waits for the socket
     listener.offer({"n": 2})  # the reader has work now: queued
@@ -126,31 +128,28 @@ async def test_a_send_that_must_wait_is_finished_by_the_reader_before_what_came_
     assert listener.pending == 1
     await asyncio.sleep(0)
     assert not reader.done()  # finishing the first send holds the second back
+    assert client.blocked is not None
     client.blocked.set_result(None)
     assert await asyncio.wait_for(reader, 1) == {"n": 2}
     assert client.sent == [{"n": 1}]
 
 
 async def test_cancelling_the_reader_reaches_the_send_it_was_finishing() -> None:
-    listener = Listener("*", capacity=4)
-    client = Client()
-    client.blocked = asyncio.get_running_loop().create_future()
-    listener.send_directly(client.send)
+    client = Client(blocking=True)
+    listener = client.listener()
     reader = await waiting_reader(listener)
     listener.offer({"n": 1})
     await asyncio.sleep(0)
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await reader
-    assert client.blocked.cancelled()
+        await asyncio.wait_for(reader, 1)
+    assert client.blocked is not None and client.blocked.cancelled()
     assert client.sent == []
 
 
 async def test_a_failed_direct_send_is_raised_to_the_reader() -> None:
-    listener = Listener("*", capacity=4)
-    client = Client()
-    client.failure = ConnectionResetError("the client left")
-    listener.send_directly(client.send)
+    client = Client(failure=ConnectionResetError("the client left"))
+    listener = client.listener()
     reader = await waiting_reader(listener)
     listener.offer({"n": 1})
     with pytest.raises(ConnectionResetError, match="the client left"):
