@@ -93,16 +93,30 @@ async def run(*args: str, env: dict[str, str], cwd: str | None = None) -> str:
     return out.decode()
 
 
-def cpu_line(before: Snapshot, after: Snapshot, commands: int, server_pid: int) -> str:
-    parts = [
-        f"{label} {used(before, after, match) / commands * 1e6:.0f} us"
-        for label, match in (
-            ("server", of_process(server_pid)),
-            ("PostgreSQL", is_postgres),
-            ("Redis", is_redis),
+@dataclass(frozen=True)
+class CpuPerCommand:
+    """Microseconds of CPU one command cost each process during a run."""
+
+    server: float
+    postgres: float
+    redis: float
+
+    @classmethod
+    def between(
+        cls, before: Snapshot, after: Snapshot, commands: int, server_pid: int
+    ) -> CpuPerCommand:
+        return cls(
+            *(
+                used(before, after, match) / commands * 1e6
+                for match in (of_process(server_pid), is_postgres, is_redis)
+            )
         )
-    ]
-    return "CPU per command: " + ", ".join(parts)
+
+    def line(self) -> str:
+        return (
+            f"CPU per command: server {self.server:.0f} us, PostgreSQL {self.postgres:.0f} us, "
+            f"Redis {self.redis:.0f} us"
+        )
 
 
 def gc_pauses(url: str) -> dict[str, tuple[float, float]]:
@@ -163,18 +177,16 @@ class Plan:
 Figures = tuple[float, float, float, float]
 
 
-def figures(out: str, cpu: str) -> Figures:
+def figures(out: str, cpu: CpuPerCommand) -> Figures:
     """(completed/s, POST-to-completed p99 ms, server CPU us per command, CPU us per command
     of everything else on the machine: PostgreSQL, Redis and the load generator) of one run."""
     completed = re.search(r"completed commands/s: (\d+)", out)
     p99 = re.search(r"POST-to-completed ms:.* p99 ([\d.]+|nan)", out)
-    server = re.search(r"server (\d+) us", cpu)
-    others = re.search(r"PostgreSQL (\d+) us, Redis (\d+) us", cpu)
     load = re.search(r"load generator CPU: .*\((\d+) us per command\)", out)
-    if completed is None or p99 is None or server is None or others is None or load is None:
-        raise SystemExit(f"unexpected load test output:\n{out}\n{cpu}")
-    rest = float(others[1]) + float(others[2]) + float(load[1])
-    return float(completed[1]), float(p99[1]), float(server[1]), rest
+    if completed is None or p99 is None or load is None:
+        raise SystemExit(f"unexpected load test output:\n{out}")
+    rest = cpu.postgres + cpu.redis + float(load[1])
+    return float(completed[1]), float(p99[1]), cpu.server, rest
 
 
 def budget_line(floor: float, server_us: float, rest_us: float) -> str:
@@ -298,13 +310,15 @@ async def bench_mode(mode: str, max_rows: str, plan: Plan, versions: list[Versio
                     before, gc_before = cpu_seconds(), gc_pauses(url)
                     out = await load(url, env, rate, plan.duration, **plan.load_options)
                     after, gc_after = cpu_seconds(), gc_pauses(url)
-                    cpu = cpu_line(before, after, int(rate * plan.duration), server.pid)
+                    cpu = CpuPerCommand.between(
+                        before, after, int(rate * plan.duration), server.pid
+                    )
                     label = f" (run {attempt + 1} of {plan.repeat})" if plan.repeat > 1 else ""
                     if len(versions) > 1:
                         label += f" [{version.label}]"
                     print(f"-- offered {rate:.0f} commands/s for {plan.duration:.0f} s{label}")
                     print(out.rstrip())
-                    print(cpu)
+                    print(cpu.line())
                     print(gc_line(gc_before, gc_after), flush=True)
                     runs[version.label].append(figures(out, cpu))
             floor = await floor_answered(plan) if plan.floor_rate else None
